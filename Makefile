@@ -1,0 +1,66 @@
+# One entry point for people and CI. Everything the suite needs is installed here, into ignored
+# folders of the clone (.venv, node_modules, .cache) or the user's caches.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(CURDIR)/.cache/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export npm_config_update_notifier := false
+export npm_config_fund := false
+export npm_config_audit := false
+
+.PHONY: help deps test test-fast lint typecheck crds crds-check demo bench controlplane clean
+
+help:
+	@echo "make test      set everything up, run lint, type checks and the whole test suite"
+	@echo "make demo      run the operator against a local Kubernetes API and the example servers"
+	@echo "make lint      ruff, import-linter, mypy --strict"
+	@echo "make crds      regenerate crds/ and the chart's CRDs from the pydantic models"
+	@echo "make bench     run the benchmarks in bench/"
+	@echo "make controlplane  build and start the local Kubernetes control plane"
+
+$(VENV)/.stamp: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.cache/bin/kubectl: $(VENV)/.stamp
+	$(PY) -m mcp_operator.devtools.kubebins .cache/bin
+
+deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl
+
+lint: $(VENV)/.stamp
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+crds: $(VENV)/.stamp
+	$(PY) -m mcp_operator.crds write
+
+crds-check: $(VENV)/.stamp
+	$(PY) -m mcp_operator.crds check
+
+test: deps lint crds-check
+	$(BIN)/coverage erase
+	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=term -q
+
+test-fast: deps
+	$(BIN)/pytest -q -x tests/unit
+
+demo: deps
+	$(PY) -m mcp_operator.devtools.demo
+
+bench: deps
+	$(PY) bench/reconcile.py
+	$(PY) bench/bridge.py
+
+clean:
+	rm -rf $(VENV) node_modules .cache .coverage .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""mcp-operator: run MCP servers on Kubernetes."""
