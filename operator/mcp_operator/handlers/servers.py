@@ -1,0 +1,255 @@
+"""MCPServer: render and apply its Deployment, Service and NetworkPolicy; follow the Deployment.
+
+Three triggers lead to the same reconcile: the server changed, its package's pin changed, or its
+Deployment changed (then only the status is recomputed). Indexes keep the latest packages,
+servers and Deployments in memory, so a reconcile costs no reads, only the writes it needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from mcp_operator.handlers import state
+from mcp_operator.handlers.errors import describe_validation
+from mcp_operator.k8s import KubeError
+from mcp_operator.models import (
+    GROUP,
+    VERSION,
+    MCPPackageSpec,
+    MCPPackageStatus,
+    MCPServerSpec,
+    MCPServerStatus,
+    ServerPhase,
+)
+from mcp_operator.render import deployment as render_deployment
+from mcp_operator.render import network as render_network
+from mcp_operator.render.inputs import ObjectRef, ServerInput
+from mcp_operator.render.labels import MANAGED_BY
+from mcp_operator.render.package_status import runtime_fingerprint
+from mcp_operator.render.status import conditions_dump, server_status, set_condition
+
+PLURAL = "mcpservers"
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+Key = tuple[str, str]
+
+
+def plain(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A detached copy of a kopf body (kopf's views follow the live object)."""
+    result: dict[str, Any] = json.loads(json.dumps(obj, default=dict))
+    return result
+
+
+class Indexes:
+    """The in-memory indexes kopf passes to handlers as keyword arguments."""
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        self.packages: kopf.Index[Key, dict[str, Any]] = kwargs["package_index"]
+        self.servers: kopf.Index[Key, dict[str, Any]] = kwargs["server_index"]
+        self.by_package: kopf.Index[Key, str] = kwargs["servers_by_package"]
+        self.deployments: kopf.Index[Key, dict[str, Any]] = kwargs["deployment_index"]
+
+
+def _first(index: kopf.Index[Key, dict[str, Any]], key: Key) -> dict[str, Any] | None:
+    store = index.get(key)
+    return next(iter(store), None) if store is not None else None
+
+
+# ------------------------------------------------------------------------------------ indexes
+
+
+@kopf.index(GROUP, VERSION, "mcppackages")
+def package_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", name): plain(body)}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def server_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", name): plain(body)}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def servers_by_package(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Key, str]:
+    return {(namespace or "", str(spec.get("package", ""))): name}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+def deployment_index(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, dict[str, Any]]:
+    return {(namespace or "", name): plain(body)}
+
+
+# ----------------------------------------------------------------------------------- reconcile
+
+
+def _status_with(
+    old: MCPServerStatus,
+    generation: int | None,
+    phase: ServerPhase,
+    reason: str,
+    message: str,
+) -> dict[str, Any]:
+    conditions = set_condition(old.conditions, "Ready", False, reason, message, generation)
+    return {
+        "phase": str(phase),
+        "message": message,
+        "conditions": conditions_dump(conditions),
+        "observedGeneration": generation,
+    }
+
+
+async def reconcile(server: Mapping[str, Any], idx: Indexes) -> tuple[dict[str, Any], str | None]:
+    """Apply the server's children. Returns its new status and a warning for an Event, if any."""
+    meta = server.get("metadata", {})
+    name, namespace = meta["name"], meta["namespace"]
+    generation = meta.get("generation")
+    old = MCPServerStatus.model_validate(server.get("status") or {})
+    try:
+        spec = MCPServerSpec.model_validate(server.get("spec") or {})
+    except ValidationError as exc:
+        message = describe_validation(exc, "MCPServer")
+        return _status_with(old, generation, ServerPhase.FAILED, "InvalidSpec", message), message
+
+    package = _first(idx.packages, (namespace, spec.package))
+    if package is None:
+        message = (
+            f"MCPPackage {spec.package!r} does not exist in namespace {namespace!r}: create it "
+            "(or fix spec.package); the server starts as soon as it exists"
+        )
+        return _status_with(old, generation, ServerPhase.PENDING, "PackageNotFound", message), message
+    try:
+        package_spec = MCPPackageSpec.model_validate(package.get("spec") or {})
+    except ValidationError:
+        message = f"MCPPackage {spec.package!r} has an invalid spec: see its status and fix it"
+        return _status_with(old, generation, ServerPhase.PENDING, "PackageInvalid", message), message
+    pkg_status = MCPPackageStatus.model_validate(package.get("status") or {})
+    pkg_meta = package.get("metadata", {})
+    inp = ServerInput(
+        server=ObjectRef("MCPServer", name, namespace, meta.get("uid", ""), generation or 0),
+        spec=spec,
+        package=ObjectRef("MCPPackage", spec.package, namespace, pkg_meta.get("uid", "")),
+        package_spec=package_spec,
+        package_status=pkg_status,
+    )
+    ctx = state.get()
+    try:
+        manifests = [
+            render_deployment.deployment(inp, ctx.settings),
+            render_network.service(inp, ctx.settings),
+        ]
+    except render_deployment.RenderError as exc:
+        not_ready = exc.reason == "PackageNotReady"
+        phase = ServerPhase.PENDING if not_ready else ServerPhase.FAILED
+        if not_ready and pkg_status.message:
+            message = f"{exc} Package says: {pkg_status.message}"
+        else:
+            message = str(exc)
+        return _status_with(old, generation, phase, exc.reason, message), (None if not_ready else message)
+    policy = render_network.network_policy(inp, ctx.settings)
+    if policy is not None:
+        manifests.append(policy)
+
+    digest = hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()
+    if ctx.applied.get((namespace, name)) != digest:
+        for manifest in manifests:
+            await ctx.kube.apply(manifest)
+        if policy is None:
+            await ctx.kube.delete("networking.k8s.io/v1", "NetworkPolicy", namespace, name)
+        ctx.applied[(namespace, name)] = digest
+
+    dep = _first(idx.deployments, (namespace, name))
+    status = server_status(spec, generation, dep, old.version, old.conditions)
+    status["url"] = render_network.url(inp, ctx.settings)
+    return status, None
+
+
+async def _write(namespace: str, name: str, old: Mapping[str, Any] | None, status: dict[str, Any]) -> None:
+    merged = {**(old or {}), **status}
+    if old is not None and merged == dict(old):
+        return  # nothing new to say
+    await state.get().kube.patch_status("MCPServer", namespace, name, status)
+
+
+# ------------------------------------------------------------------------------------ handlers
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def server_changed(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
+    try:
+        status, warning = await reconcile(plain(body), Indexes(kwargs))
+    except KubeError as exc:
+        kopf.warn(body, reason="ApplyFailed", message=str(exc))
+        raise kopf.TemporaryError(str(exc), delay=state.backoff(retry)) from exc
+    if warning:
+        kopf.warn(body, reason=status["conditions"][-1]["reason"], message=warning)
+    patch.status.update(status)
+
+
+@kopf.on.event(GROUP, VERSION, "mcppackages")
+async def package_event(
+    event: kopf.RawEvent, namespace: str | None, name: str, logger: Logger, **kwargs: Any
+) -> None:
+    """A package's pin moved (or the package came or went): re-render the servers that use it."""
+    idx, namespace = Indexes(kwargs), namespace or ""
+    obj = event.get("object") or {}
+    fingerprint = runtime_fingerprint(obj.get("spec") or {}, obj.get("status") or {})
+    if event.get("type") == "DELETED":
+        fingerprint = "deleted"
+    for server_name in idx.by_package.get((namespace, name), []):
+        server = _first(idx.servers, (namespace, server_name))
+        if server is None:
+            continue
+        memo = (namespace, f"package:{server_name}")
+        ctx = state.get()
+        if ctx.applied.get(memo) == fingerprint:
+            continue
+        try:
+            status, _warning = await reconcile(server, idx)
+            await _write(namespace, server_name, server.get("status"), status)
+        except KubeError as exc:
+            logger.warning("could not update MCPServer %s/%s: %s", namespace, server_name, exc)
+            continue
+        ctx.applied[memo] = fingerprint
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+async def deployment_event(
+    event: kopf.RawEvent, namespace: str | None, name: str, logger: Logger, **kwargs: Any
+) -> None:
+    """The Deployment moved: recompute the server's status; re-create it if someone deleted it."""
+    idx, namespace = Indexes(kwargs), namespace or ""
+    server = _first(idx.servers, (namespace, name))
+    if server is None:
+        return
+    ctx = state.get()
+    try:
+        if event.get("type") == "DELETED":
+            ctx.applied.pop((namespace, name), None)
+            status, _warning = await reconcile(server, idx)
+        else:
+            spec = MCPServerSpec.model_validate(server.get("spec") or {})
+            old = MCPServerStatus.model_validate(server.get("status") or {})
+            generation = server.get("metadata", {}).get("generation")
+            dep = dict(event.get("object") or {})
+            status = server_status(spec, generation, dep, old.version, old.conditions)
+        await _write(namespace, name, server.get("status"), status)
+    except (KubeError, ValidationError) as exc:
+        logger.warning("could not update the status of MCPServer %s/%s: %s", namespace, name, exc)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+def server_deleted(namespace: str | None, name: str, **_: Any) -> None:
+    """Children go by owner references; forget the memos."""
+    ctx, namespace = state.get(), namespace or ""
+    ctx.applied.pop((namespace, name), None)
+    ctx.applied.pop((namespace, f"package:{name}"), None)

@@ -1,0 +1,156 @@
+"""The one module that talks to the Kubernetes API (besides kopf's own watching and events).
+
+Children are applied with server-side apply under one field manager, so re-applying unchanged
+objects changes nothing, and fields another manager owns are taken back (force) as the operator is
+the owner of what it renders. Status is written with merge patches to the status subresource.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any, cast
+
+import httpx2
+from lightkube import ApiError, AsyncClient, KubeConfig, codecs
+from lightkube.core.resource import NamespacedResource
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Secret, Service
+from lightkube.resources.networking_v1 import NetworkPolicy
+from lightkube.types import PatchType
+
+from mcp_operator.models import GROUP, VERSION
+
+FIELD_MANAGER = "mcp-operator"
+log = logging.getLogger(__name__)
+
+MCPPackageResource = create_namespaced_resource(GROUP, VERSION, "MCPPackage", "mcppackages")
+MCPServerResource = create_namespaced_resource(GROUP, VERSION, "MCPServer", "mcpservers")
+
+_RESOURCES: dict[tuple[str, str], type[NamespacedResource]] = {
+    ("apps/v1", "Deployment"): Deployment,
+    ("v1", "Service"): Service,
+    ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
+    ("v1", "Secret"): Secret,
+    (f"{GROUP}/{VERSION}", "MCPPackage"): MCPPackageResource,
+    (f"{GROUP}/{VERSION}", "MCPServer"): MCPServerResource,
+}
+
+
+class KubeError(RuntimeError):
+    """An API call failed; `status` is the HTTP status code when the API answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _resource(api_version: str, kind: str) -> type[NamespacedResource]:
+    try:
+        return _RESOURCES[(api_version, kind)]
+    except KeyError:
+        raise KubeError(f"the operator does not manage {kind} ({api_version})") from None
+
+
+def _code(exc: httpx2.HTTPError) -> int | None:
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return exc.response.status_code
+    return None
+
+
+def _wrap(exc: httpx2.HTTPError, what: str) -> KubeError:
+    """lightkube raises ApiError for JSON Status bodies, plain HTTP errors otherwise."""
+    if isinstance(exc, ApiError) and exc.status is not None:
+        message = exc.status.message or str(exc)
+    elif isinstance(exc, httpx2.HTTPStatusError):
+        message = f"HTTP {exc.response.status_code}: {exc.response.text[:300]}"
+    else:
+        message = f"the Kubernetes API is unreachable ({exc}); the operator retries"
+    return KubeError(f"{what}: {message}", status=_code(exc))
+
+
+class Kube:
+    """A thin async client over lightkube, shared by all handlers of one operator process."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @classmethod
+    def from_env(cls) -> Kube:
+        """In-cluster service account, or $KUBECONFIG / ~/.kube/config."""
+        return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def apply(self, obj: dict[str, Any]) -> None:
+        """Server-side apply; create when the API (or an emulator) answers 404 to apply."""
+        res = _resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        what = f"apply {obj['kind']} {meta['namespace']}/{meta['name']}"
+        try:
+            await self._client.patch(
+                res,
+                meta["name"],
+                obj,
+                namespace=meta["namespace"],
+                patch_type=PatchType.APPLY,
+                field_manager=FIELD_MANAGER,
+                force=True,
+            )
+        except httpx2.HTTPError as exc:
+            if _code(exc) == 404:
+                await self._create(res, obj, what)
+                return
+            raise _wrap(exc, what) from exc
+
+    async def _create(self, res: type[NamespacedResource], obj: dict[str, Any], what: str) -> None:
+        try:
+            model: Any = res.from_dict(obj) if hasattr(res, "from_dict") else codecs.from_dict(obj)
+            await self._client.create(model)
+        except httpx2.HTTPError as exc:
+            raise _wrap(exc, what) from exc
+
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Delete if present; False when there was nothing to delete."""
+        try:
+            await self._client.delete(_resource(api_version, kind), name, namespace=namespace)
+        except httpx2.HTTPError as exc:
+            if _code(exc) == 404:
+                return False
+            raise _wrap(exc, f"delete {kind} {namespace}/{name}") from exc
+        return True
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await self._client.get(_resource(api_version, kind), name, namespace=namespace)
+        except httpx2.HTTPError as exc:
+            if _code(exc) == 404:
+                return None
+            raise _wrap(exc, f"get {kind} {namespace}/{name}") from exc
+        result: dict[str, Any] = cast(Any, obj).to_dict()
+        return result
+
+    async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        res = _resource(f"{GROUP}/{VERSION}", kind)
+        try:
+            await self._client.patch(
+                res.Status,  # type: ignore[attr-defined]
+                name,
+                {"status": status},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except httpx2.HTTPError as exc:
+            if _code(exc) == 404:
+                return  # deleted meanwhile: nothing to report on
+            raise _wrap(exc, f"write status of {kind} {namespace}/{name}") from exc
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        obj = await self.get("v1", "Secret", namespace, name)
+        if obj is None:
+            return None
+        data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+        data.update(obj.get("stringData") or {})
+        return data

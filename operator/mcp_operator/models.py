@@ -1,0 +1,514 @@
+"""Spec and status of MCPPackage and MCPServer: the one source of truth.
+
+The CRDs in crds/ and the chart are generated from these models (`make crds`), and the operator
+parses every object it reads through them, so the API server and the code enforce the same rules.
+Field names are snake_case in Python and camelCase on the wire, as Kubernetes expects.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from mcp_operator import validation as v
+
+GROUP = "mcp-operator.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+HISTORY_LIMIT = 20
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=True,
+        validate_default=True,
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """The wire form: camelCase keys, no unset optionals."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class StatusModel(Model):
+    # Status is written by the operator; tolerate fields from newer versions when reading.
+    model_config = ConfigDict(extra="ignore")
+
+
+def cel(rule: str, message: str) -> dict[str, Any]:
+    """A CEL validation rule the API server evaluates (x-kubernetes-validations)."""
+    return {"rule": rule, "message": message}
+
+
+K8sName = Annotated[str, Field(min_length=1, max_length=253, pattern=v.DNS1123_SUBDOMAIN)]
+
+
+# ---------------------------------------------------------------------------------------------
+# MCPPackage
+# ---------------------------------------------------------------------------------------------
+
+
+class SourceType(StrEnum):
+    NPM = "npm"
+    PYPI = "pypi"
+    OCI = "oci"
+
+
+class Source(Model):
+    """Where the package comes from and which version to run."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"self.type != 'npm' || (size(self.package) <= {v.NPM_NAME_MAX} && "
+                    f"self.package.matches(r'{v.NPM_NAME}'))",
+                    "spec.source.package is not a valid npm name: use lower-case letters, digits and "
+                    "- . _ ~, optionally scoped like '@scope/name', at most 214 characters",
+                ),
+                cel(
+                    f"self.type != 'pypi' || self.package.matches(r'{v.PYPI_NAME}')",
+                    "spec.source.package is not a valid PyPI project name: letters, digits and . _ -, "
+                    "starting and ending with a letter or digit",
+                ),
+                cel(
+                    f"self.type != 'oci' || self.package.matches(r'{v.OCI_REPOSITORY}')",
+                    "spec.source.package is not a valid image repository: lower-case path "
+                    "components, optionally after a registry host, without tag or digest",
+                ),
+                cel(
+                    f"self.type != 'oci' || self.version.matches(r'{v.OCI_TAG}')",
+                    "spec.source.version is not a valid image tag for an oci package",
+                ),
+            ]
+        }
+    )
+
+    type: SourceType = Field(description="Package ecosystem: npm, pypi or oci (a container image).")
+    package: str = Field(
+        min_length=1,
+        max_length=255,
+        description="npm name (@scope/name), PyPI project, or image repository (registry/path).",
+    )
+    version: str = Field(
+        default="latest",
+        pattern=v.VERSION_CHARS,
+        max_length=128,
+        description=(
+            "'latest' (default), an exact version, or a range: an npm semver range or a PEP 440 "
+            "specifier. For oci, a tag. Resolved once and pinned in status.resolvedVersion."
+        ),
+    )
+    registry: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=v.REGISTRY_URL,
+        description="Registry or index URL of a private mirror; the public registry when absent.",
+    )
+    registry_auth_secret: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=v.DNS1123_SUBDOMAIN,
+        description=(
+            "Name of a Secret in the same namespace with registry credentials: key 'token', or "
+            "keys 'username' and 'password'."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_per_type(self) -> Source:
+        if self.type == SourceType.NPM:
+            v.check_npm_name(self.package)
+            v.check_npm_version(self.version)
+        elif self.type == SourceType.PYPI:
+            v.check_pypi_name(self.package)
+            v.check_pypi_version(self.version)
+        else:
+            v.check_oci_repository(self.package)
+            v.check_oci_tag(self.version)
+        return self
+
+
+class InstallMethod(StrEnum):
+    INIT_CONTAINER = "initContainer"
+    IMAGE = "image"
+
+
+class Install(Model):
+    method: InstallMethod = Field(
+        default=InstallMethod.INIT_CONTAINER,
+        description="initContainer: pods install the pinned version into an emptyDir before start.",
+    )
+    allow_scripts: bool = Field(
+        default=False, description="Run npm lifecycle scripts during install (off by default)."
+    )
+
+
+class Entrypoint(Model):
+    command: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Command to run; detected from package metadata (npm bin, console script) when empty.",
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=256, description="Arguments after the command."
+    )
+
+
+class UpdatePolicy(StrEnum):
+    NONE = "none"
+    PATCH = "patch"
+    MINOR = "minor"
+    MAJOR = "major"
+
+
+class Updates(Model):
+    check: bool = Field(default=False, description="Check the registry for newer versions periodically.")
+    interval: str = Field(
+        default="24h", pattern=v.DURATION, description="How often to check, like '6h' or '1h30m'."
+    )
+    policy: UpdatePolicy = Field(
+        default=UpdatePolicy.NONE, description="Upgrade automatically within this bound."
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        v.parse_duration(value)
+        return value
+
+
+class MCPPackageSpec(Model):
+    """MCPPackage: an MCP server package from npm, PyPI or an image registry, pinned to one version."""
+
+    source: Source
+    install: Install = Field(default_factory=Install, json_schema_extra={"default": {}})
+    entrypoint: Entrypoint | None = Field(
+        default=None, description="Override of the detected command and args."
+    )
+    updates: Updates = Field(default_factory=Updates, json_schema_extra={"default": {}})
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(StatusModel):
+    """A Kubernetes-shaped condition (metav1.Condition)."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str = ""
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class HistoryEntry(StatusModel):
+    version: str
+    at: str
+    outcome: str = Field(description="resolved, upgraded, rolledBack, failed")
+
+
+class PackagePhase(StrEnum):
+    PENDING = "Pending"
+    RESOLVING = "Resolving"
+    READY = "Ready"
+    FAILED = "Failed"
+
+
+class MCPPackageStatus(StatusModel):
+    phase: PackagePhase | None = None
+    message: str | None = None
+    resolved_version: str | None = Field(default=None, description="Exact version every pod runs.")
+    latest_version: str | None = None
+    update_available: bool | None = None
+    last_checked: str | None = None
+    integrity: str | None = Field(
+        default=None, description="Registry digest of the resolved artifact (SRI or sha256:...)."
+    )
+    artifact_url: str | None = None
+    entrypoint: Entrypoint | None = None
+    resolved_spec: str | None = Field(
+        default=None, description="The source (type, package, version, registry) the pin was made for."
+    )
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# MCPServer
+# ---------------------------------------------------------------------------------------------
+
+
+class Transport(StrEnum):
+    STDIO = "stdio"
+    STREAMABLE_HTTP = "streamable-http"
+    SSE = "sse"
+
+
+class SessionMode(StrEnum):
+    PER_SESSION = "perSession"
+    SHARED = "shared"
+
+
+class Bridge(Model):
+    session_mode: SessionMode = Field(
+        default=SessionMode.PER_SESSION,
+        description="perSession: one child process per MCP session; shared: one child for all.",
+    )
+
+
+class KeySelector(Model):
+    name: str = Field(min_length=1, max_length=253, pattern=v.DNS1123_SUBDOMAIN)
+    key: str = Field(min_length=1, max_length=253)
+    optional: bool | None = None
+
+
+class FieldSelector(Model):
+    field_path: str = Field(min_length=1)
+    api_version: str | None = None
+
+
+class EnvVarSource(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef)]"
+                    ".filter(x, x).size() == 1",
+                    "valueFrom takes exactly one of secretKeyRef, configMapKeyRef, fieldRef",
+                )
+            ]
+        }
+    )
+    secret_key_ref: KeySelector | None = None
+    config_map_key_ref: KeySelector | None = None
+    field_ref: FieldSelector | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EnvVarSource:
+        chosen = [x for x in (self.secret_key_ref, self.config_map_key_ref, self.field_ref) if x]
+        if len(chosen) != 1:
+            raise v.InputError("valueFrom takes exactly one of secretKeyRef, configMapKeyRef, fieldRef")
+        return self
+
+
+class EnvVar(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("!(has(self.value) && has(self.valueFrom))", "env: set value or valueFrom, not both")
+            ]
+        }
+    )
+    name: str = Field(min_length=1, max_length=256, pattern=v.ENV_NAME)
+    value: str | None = None
+    value_from: EnvVarSource | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVar:
+        if self.value is not None and self.value_from is not None:
+            raise v.InputError(f"env {self.name}: set value or valueFrom, not both")
+        return self
+
+
+class LocalObjectRef(Model):
+    name: str = Field(min_length=1, max_length=253, pattern=v.DNS1123_SUBDOMAIN)
+    optional: bool | None = None
+
+
+class EnvFromSource(Model):
+    prefix: str | None = Field(default=None, max_length=256)
+    secret_ref: LocalObjectRef | None = None
+    config_map_ref: LocalObjectRef | None = None
+
+
+class EgressMode(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class PortRule(Model):
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+class EgressRule(Model):
+    cidr: str = Field(
+        pattern=r"^[0-9a-fA-F:.]+/[0-9]{1,3}$", description="Destination network, like 10.0.0.0/8."
+    )
+    except_: list[Annotated[str, Field(pattern=r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")]] = Field(
+        default_factory=list, alias="except"
+    )
+    ports: list[PortRule] = Field(default_factory=list, description="Any port when empty.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise v.InputError(f"{value!r} is not a CIDR network: write it like '10.0.0.0/8'") from None
+        return value
+
+
+class Network(Model):
+    egress: EgressMode = Field(
+        default=EgressMode.ALLOW,
+        description="allow: no restriction; deny: only DNS and the destinations in egressAllow.",
+    )
+    egress_allow: list[EgressRule] = Field(
+        default_factory=list, description="Destinations still reachable when egress is deny."
+    )
+    allow_dns: bool = Field(default=True, description="With egress deny, still allow DNS (port 53).")
+
+
+class Resources(Model):
+    limits: dict[str, str] = Field(default_factory=dict)
+    requests: dict[str, str] = Field(default_factory=dict)
+
+
+class Toleration(Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class MCPServerSpec(Model):
+    """MCPServer: a running MCP server made from an MCPPackage, behind the stdio-to-HTTP bridge."""
+
+    package: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=v.DNS1123_SUBDOMAIN,
+        description="Name of an MCPPackage in the same namespace.",
+    )
+    enabled: bool = Field(default=True, description="false scales to zero and keeps everything else.")
+    replicas: int = Field(default=1, ge=0, le=100)
+    transport: Transport = Field(
+        default=Transport.STDIO,
+        description="What the server speaks: stdio (runs behind the bridge), streamable-http or sse.",
+    )
+    port: int = Field(default=8080, ge=1024, le=65535, description="Port the pod serves MCP on.")
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=256, description="Extra arguments after the entrypoint."
+    )
+    env: list[EnvVar] = Field(default_factory=list, max_length=256)
+    env_from: list[EnvFromSource] = Field(default_factory=list, max_length=32)
+    bridge: Bridge = Field(default_factory=Bridge, json_schema_extra={"default": {}})
+    network: Network = Field(default_factory=Network, json_schema_extra={"default": {}})
+    resources: Resources | None = None
+    service_account_name: str | None = Field(default=None, max_length=253, pattern=v.DNS1123_SUBDOMAIN)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    runtime_class_name: str | None = Field(default=None, max_length=253, pattern=v.DNS1123_SUBDOMAIN)
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, value: list[EnvVar]) -> list[EnvVar]:
+        seen: set[str] = set()
+        for item in value:
+            if item.name in seen:
+                raise v.InputError(f"env {item.name} is listed twice: keep one entry")
+            seen.add(item.name)
+        return value
+
+
+class ServerPhase(StrEnum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    RUNNING = "Running"
+    DEGRADED = "Degraded"
+    DISABLED = "Disabled"
+    FAILED = "Failed"
+
+
+class ServerInfo(StatusModel):
+    name: str | None = None
+    version: str | None = None
+    protocol_version: str | None = None
+    capabilities: list[str] = Field(default_factory=list)
+
+
+class MCPServerStatus(StatusModel):
+    phase: ServerPhase | None = None
+    message: str | None = None
+    url: str | None = None
+    version: str | None = Field(default=None, description="Package version the ready pods run.")
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    ready: str | None = Field(default=None, description="ready/desired, for kubectl.")
+    server_info: ServerInfo | None = None
+    tools: list[str] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The kinds
+# ---------------------------------------------------------------------------------------------
+
+
+class Kind(BaseModel):
+    """How a kind appears in the API: names, columns, models."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    spec: type[Model]
+    status: type[StatusModel]
+    columns: tuple[tuple[str, str, str], ...]  # (name, type, jsonPath)
+
+
+READY_COLUMN = ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status')
+PACKAGE_KIND = Kind(
+    kind="MCPPackage",
+    plural="mcppackages",
+    singular="mcppackage",
+    short_names=("mcppkg", "mcpp"),
+    spec=MCPPackageSpec,
+    status=MCPPackageStatus,
+    columns=(
+        ("Package", "string", ".spec.source.package"),
+        ("Version", "string", ".status.resolvedVersion"),
+        ("Latest", "string", ".status.latestVersion"),
+        ("Update", "boolean", ".status.updateAvailable"),
+        READY_COLUMN,
+        ("Phase", "string", ".status.phase"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+    ),
+)
+SERVER_KIND = Kind(
+    kind="MCPServer",
+    plural="mcpservers",
+    singular="mcpserver",
+    short_names=("mcpsrv", "mcps"),
+    spec=MCPServerSpec,
+    status=MCPServerStatus,
+    columns=(
+        ("Package", "string", ".spec.package"),
+        ("Version", "string", ".status.version"),
+        ("Replicas", "string", ".status.ready"),
+        READY_COLUMN,
+        ("Phase", "string", ".status.phase"),
+        ("URL", "string", ".status.url"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+    ),
+)
+KINDS = (PACKAGE_KIND, SERVER_KIND)

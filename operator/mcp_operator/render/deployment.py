@@ -1,0 +1,276 @@
+"""The Deployment that runs one MCPServer: install the pinned package, then run it behind the bridge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_operator.models import (
+    EnvFromSource,
+    EnvVar,
+    InstallMethod,
+    SourceType,
+    Transport,
+)
+from mcp_operator.render.inputs import HOME_DIR, INSTALL_DIR, INSTALL_ROOT, POD_UID, ServerInput, Settings
+from mcp_operator.render.labels import (
+    INTEGRITY_ANNOTATION,
+    VERSION_ANNOTATION,
+    selector,
+    server_labels,
+)
+
+BRIDGE_PATH = "/mcp"
+SEARCH_PATH = f"{INSTALL_DIR}/node_modules/.bin:{INSTALL_DIR}/bin:/usr/local/bin:/usr/bin:/bin"
+
+
+class RenderError(ValueError):
+    """The objects cannot be rendered as asked; `reason` names the condition, the message the fix."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": POD_UID,
+        "runAsGroup": POD_UID,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": POD_UID,
+        "runAsGroup": POD_UID,
+        "fsGroup": POD_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def entrypoint(inp: ServerInput) -> list[str]:
+    """The command line of the MCP server process: package entrypoint, then the server's args."""
+    override = inp.package_spec.entrypoint
+    detected = inp.package_status.entrypoint
+    command = (override.command if override and override.command else None) or (
+        detected.command if detected else []
+    )
+    args = (override.args if override and override.command else None) or (detected.args if detected else [])
+    if not command and inp.package_spec.source.type != SourceType.OCI:
+        raise RenderError(
+            "NoEntrypoint",
+            f"MCPPackage {inp.package.name!r} has no command: the package declares no npm bin or "
+            "console script; set spec.entrypoint.command on the MCPPackage",
+        )
+    return [*command, *args, *inp.spec.args]
+
+
+def _env(items: list[EnvVar]) -> list[dict[str, Any]]:
+    return [item.dump() for item in items]
+
+
+def _env_from(items: list[EnvFromSource]) -> list[dict[str, Any]]:
+    return [item.dump() for item in items]
+
+
+def _registry_credentials(secret: str | None) -> list[dict[str, Any]]:
+    if not secret:
+        return []
+    return [
+        {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+        for env, key in (
+            ("MCP_REGISTRY_TOKEN", "token"),
+            ("MCP_REGISTRY_USERNAME", "username"),
+            ("MCP_REGISTRY_PASSWORD", "password"),
+        )
+    ]
+
+
+def install_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
+    source = inp.package_spec.source
+    status = inp.package_status
+    assert status.resolved_version and status.integrity
+    command = [
+        "mcp-operator",
+        "install",
+        "--type",
+        str(source.type),
+        "--package",
+        source.package,
+        "--version",
+        status.resolved_version,
+        "--integrity",
+        status.integrity,
+        "--dest",
+        INSTALL_DIR,
+    ]
+    if source.registry:
+        command += ["--registry", source.registry]
+    if inp.package_spec.install.allow_scripts:
+        command.append("--allow-scripts")
+    return {
+        "name": "install",
+        "image": settings.runtime_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": command,
+        "env": [
+            {"name": "HOME", "value": HOME_DIR},
+            {"name": "TMPDIR", "value": "/tmp"},
+            *_registry_credentials(source.registry_auth_secret),
+        ],
+        "securityContext": container_security_context(),
+        "volumeMounts": _mounts(),
+    }
+
+
+def _mounts() -> list[dict[str, Any]]:
+    return [
+        {"name": "packages", "mountPath": INSTALL_ROOT},
+        {"name": "home", "mountPath": HOME_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+
+
+def _probes(transport: str, path: str) -> dict[str, Any]:
+    if transport == Transport.STDIO:
+        ready: dict[str, Any] = {"httpGet": {"path": "/readyz", "port": "mcp"}}
+        live: dict[str, Any] = {"httpGet": {"path": "/healthz", "port": "mcp"}}
+    else:
+        ready = live = {"tcpSocket": {"port": "mcp"}}
+    return {
+        "startupProbe": {**live, "periodSeconds": 2, "failureThreshold": 60},
+        "readinessProbe": {**ready, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {**live, "periodSeconds": 10, "failureThreshold": 3},
+    }
+
+
+def server_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
+    spec = inp.spec
+    source = inp.package_spec.source
+    status = inp.package_status
+    process = entrypoint(inp)
+    if spec.transport == Transport.STDIO:
+        command = [
+            "mcp-operator",
+            "bridge",
+            "--port",
+            str(spec.port),
+            "--path",
+            BRIDGE_PATH,
+            "--session-mode",
+            str(spec.bridge.session_mode),
+            "--",
+            *process,
+        ]
+    else:
+        command = process
+    if source.type == SourceType.OCI:
+        image = f"{source.package}@{status.integrity}"
+    else:
+        image = settings.runtime_image
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "ports": [{"name": "mcp", "containerPort": spec.port, "protocol": "TCP"}],
+        "env": [
+            {"name": "HOME", "value": HOME_DIR},
+            {"name": "TMPDIR", "value": "/tmp"},
+            {"name": "PATH", "value": SEARCH_PATH},
+            *_env(spec.env),
+        ],
+        "securityContext": container_security_context(),
+        "volumeMounts": _mounts(),
+        **_probes(spec.transport, BRIDGE_PATH),
+    }
+    if command:
+        container["command"] = command
+    if spec.env_from:
+        container["envFrom"] = _env_from(spec.env_from)
+    if spec.resources is not None:
+        container["resources"] = spec.resources.dump()
+    return container
+
+
+def check_supported(inp: ServerInput) -> None:
+    source = inp.package_spec.source
+    if inp.package_spec.install.method == InstallMethod.IMAGE:
+        raise RenderError(
+            "InstallMethodUnsupported",
+            f"MCPPackage {inp.package.name!r} asks for install.method 'image', which this version "
+            "does not support yet: use install.method 'initContainer' (the default)",
+        )
+    if source.type == SourceType.OCI and inp.spec.transport == Transport.STDIO:
+        raise RenderError(
+            "TransportUnsupported",
+            f"MCPServer {inp.server.name!r} runs image {source.package!r} over stdio, but an image runs "
+            "as it is, without the bridge: set spec.transport to 'streamable-http' or 'sse' for an "
+            "image that serves HTTP itself",
+        )
+    if not inp.package_status.resolved_version or not inp.package_status.integrity:
+        raise RenderError(
+            "PackageNotReady",
+            f"MCPPackage {inp.package.name!r} has no resolved version yet; the server starts as soon "
+            "as it has (see `kubectl describe mcppackage " + inp.package.name + "`)",
+        )
+
+
+def deployment(inp: ServerInput, settings: Settings) -> dict[str, Any]:
+    check_supported(inp)
+    spec = inp.spec
+    version = inp.package_status.resolved_version
+    labels = {**settings.extra_labels, **server_labels(inp.server.name, inp.package.name, version)}
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        "containers": [server_container(inp, settings)],
+        "volumes": [
+            {"name": "packages", "emptyDir": {}},
+            {"name": "home", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+        "terminationGracePeriodSeconds": 30,
+    }
+    if inp.package_spec.source.type != SourceType.OCI:
+        pod_spec["initContainers"] = [install_container(inp, settings)]
+    if spec.service_account_name:
+        pod_spec["serviceAccountName"] = spec.service_account_name
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.dump() for t in spec.tolerations]
+    if spec.runtime_class_name:
+        pod_spec["runtimeClassName"] = spec.runtime_class_name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": inp.server.name,
+            "namespace": inp.server.namespace,
+            "labels": labels,
+            "ownerReferences": [inp.server.owner_reference()],
+        },
+        "spec": {
+            "replicas": spec.replicas if spec.enabled else 0,
+            "selector": {"matchLabels": selector(inp.server.name)},
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": settings.progress_deadline_seconds,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        VERSION_ANNOTATION: version or "",
+                        INTEGRITY_ANNOTATION: inp.package_status.integrity or "",
+                    },
+                },
+                "spec": pod_spec,
+            },
+        },
+    }

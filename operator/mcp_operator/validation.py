@@ -1,0 +1,176 @@
+"""Grammar of the user's input: package names, versions, registries, image references.
+
+Each rule exists twice on purpose: as a regular expression the API server enforces through the
+CRD schema (Go RE2 syntax: no look-arounds), and as a Python check that gives a precise message.
+The patterns here are the ones the CRDs carry, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+# npm: lower case, URL-safe, optional @scope/, at most 214 characters, no leading dot or underscore.
+NPM_NAME = r"^(@[a-z0-9-~][a-z0-9-._~]*/)?[a-z0-9-~][a-z0-9-._~]*$"
+NPM_NAME_MAX = 214
+# PyPI project names (PEP 508): letters, digits, . _ -; start and end alphanumeric.
+PYPI_NAME = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
+# OCI image repository, optionally with a registry host[:port] in front (no tag or digest here).
+_OCI_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_OCI_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?"
+OCI_REPOSITORY = rf"^(?:{_OCI_DOMAIN}/)?{_OCI_COMPONENT}(?:/{_OCI_COMPONENT})*$"
+OCI_TAG = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
+# Exact semantic version (npm), with an optional leading v that npm tolerates.
+SEMVER = (
+    r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+# Characters any version field may hold: covers npm ranges, PEP 440 specifiers and OCI tags.
+VERSION_CHARS = r"^[A-Za-z0-9.+^~<>=|*!, _-]{1,128}$"
+# One npm range comparator: operator and a (partial) version with x/* wildcards.
+_NPM_PARTIAL = r"v?(?:[0-9]+|[xX*])(?:\.(?:[0-9]+|[xX*])){0,2}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+NPM_COMPARATOR = rf"^(?:(?:\^|~|~>|>=|<=|>|<|=)?\s*{_NPM_PARTIAL}|\*|x|X|)$"
+REGISTRY_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+-]*)?$"
+# Kubernetes object names.
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+DURATION = r"^([0-9]+(s|m|h|d))+$"
+
+_npm_name = re.compile(NPM_NAME)
+_pypi_name = re.compile(PYPI_NAME)
+_oci_repo = re.compile(OCI_REPOSITORY)
+_oci_tag = re.compile(OCI_TAG)
+_semver = re.compile(SEMVER)
+_npm_comparator = re.compile(NPM_COMPARATOR)
+_version_chars = re.compile(VERSION_CHARS)
+_duration_part = re.compile(r"([0-9]+)(s|m|h|d)")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class InputError(ValueError):
+    """Bad input from a user. The message says what is wrong and what to write instead."""
+
+
+def check_npm_name(name: str) -> str:
+    if len(name) > NPM_NAME_MAX:
+        raise InputError(f"npm package name is {len(name)} characters long; npm allows at most 214")
+    if not _npm_name.match(name):
+        raise InputError(
+            f"{name!r} is not a valid npm package name: use lower-case letters, digits and - . _ ~, "
+            "optionally with a scope, like 'left-pad' or '@scope/name'"
+        )
+    return name
+
+
+def check_pypi_name(name: str) -> str:
+    if not _pypi_name.match(name):
+        raise InputError(
+            f"{name!r} is not a valid PyPI project name: use letters, digits and . _ -, "
+            "starting and ending with a letter or digit, like 'mcp-server-time'"
+        )
+    return name
+
+
+def check_oci_repository(name: str) -> str:
+    if "@" in name or (":" in name.rsplit("/", 1)[-1]):
+        raise InputError(
+            f"{name!r} includes a tag or digest: put only the repository in spec.source.package "
+            "(like 'ghcr.io/org/server') and the tag in spec.source.version"
+        )
+    if len(name) > 255 or not _oci_repo.match(name):
+        raise InputError(
+            f"{name!r} is not a valid image repository: use lower-case path components separated by /, "
+            "optionally after a registry host, like 'ghcr.io/org/server' or 'mcp/time'"
+        )
+    return name
+
+
+def is_exact_semver(version: str) -> bool:
+    return bool(_semver.match(version))
+
+
+def check_npm_version(spec: str) -> str:
+    """Accept 'latest', a dist-tag-free exact version, or an npm semver range."""
+    if spec == "latest" or is_exact_semver(spec):
+        return spec
+    for alternative in spec.split("||"):
+        alternative = alternative.strip()
+        if " - " in alternative:  # hyphen range: two partial versions
+            parts = [p.strip() for p in alternative.split(" - ")]
+        else:
+            parts = _join_operators(alternative.split())
+        if len(parts) > 2 and " - " in alternative:
+            raise InputError(f"{spec!r}: a hyphen range has exactly two ends, like '1.2.3 - 2.3.4'")
+        for part in parts:
+            if not _npm_comparator.match(part):
+                raise InputError(
+                    f"{spec!r} is not an npm version or range: write 'latest', an exact version like "
+                    "'1.2.3', or a range like '^1.2.0', '~1.2', '>=1.0.0 <2.0.0' or '1.x'"
+                )
+    return spec
+
+
+def _join_operators(tokens: list[str]) -> list[str]:
+    """npm allows a space after an operator ('>= 1.2.3'); glue such tokens back together."""
+    joined: list[str] = []
+    pending = ""
+    for token in tokens:
+        if token in {"^", "~", "~>", ">=", "<=", ">", "<", "="}:
+            pending += token
+            continue
+        joined.append(pending + token)
+        pending = ""
+    if pending:
+        joined.append(pending)
+    return joined
+
+
+def check_pypi_version(spec: str) -> str:
+    """Accept 'latest', an exact PEP 440 version, or a PEP 440 specifier set."""
+    if spec == "latest":
+        return spec
+    try:
+        Version(spec)
+    except InvalidVersion:
+        pass
+    else:
+        return spec
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        raise InputError(
+            f"{spec!r} is not a PEP 440 version or specifier: write 'latest', an exact version like "
+            "'1.2.3', or a specifier like '>=1.2,<2' or '~=1.4'"
+        ) from None
+    return spec
+
+
+def check_oci_tag(tag: str) -> str:
+    if not _oci_tag.match(tag):
+        raise InputError(
+            f"{tag!r} is not a valid image tag: use letters, digits, _ . - (at most 128, not starting "
+            "with . or -), like '1.2.3' or 'latest'"
+        )
+    return tag
+
+
+def check_version_chars(spec: str) -> str:
+    if not _version_chars.match(spec):
+        raise InputError(
+            f"{spec!r} is not a version: write 'latest', an exact version, or a range "
+            "(at most 128 characters of letters, digits and . + ^ ~ < > = | * ! , _ -)"
+        )
+    return spec
+
+
+def parse_duration(text: str) -> int:
+    """'90s', '15m', '1h30m', '7d' -> seconds."""
+    if not re.fullmatch(DURATION.strip("^$"), text):
+        raise InputError(f"{text!r} is not a duration: write it like '30m', '6h', '1h30m' or '7d'")
+    seconds = sum(int(n) * _DURATION_UNITS[u] for n, u in _duration_part.findall(text))
+    if seconds <= 0:
+        raise InputError(f"{text!r} is zero: an interval must be at least one second")
+    return seconds
