@@ -19,7 +19,8 @@ NPM_NAME_MAX = 214
 PYPI_NAME = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
 # OCI image repository, optionally with a registry host[:port] in front (no tag or digest here).
 _OCI_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_OCI_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?"
+_OCI_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_OCI_DOMAIN = rf"(?:{_OCI_LABEL})(?:\.(?:{_OCI_LABEL}))*(?::[0-9]+)?"
 OCI_REPOSITORY = rf"^(?:{_OCI_DOMAIN}/)?{_OCI_COMPONENT}(?:/{_OCI_COMPONENT})*$"
 OCI_TAG = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
 # Exact semantic version (npm), with an optional leading v that npm tolerates.
@@ -96,8 +97,8 @@ def check_npm_version(spec: str) -> str:
     """Accept 'latest', a dist-tag-free exact version, or an npm semver range."""
     if spec == "latest" or is_exact_semver(spec):
         return spec
-    for alternative in spec.split("||"):
-        alternative = alternative.strip()
+    for raw in spec.split("||"):
+        alternative = raw.strip()
         if " - " in alternative:  # hyphen range: two partial versions
             parts = [p.strip() for p in alternative.split(" - ")]
         else:

@@ -111,8 +111,9 @@ async def resolve_package(
             command=found.command,
         )
     )
-    kopf.info(
+    kopf.event(
         body,
+        type="Normal",
         reason="Resolved",
         message=f"{parsed.source.package} {parsed.source.version} resolved to {found.version}",
     )

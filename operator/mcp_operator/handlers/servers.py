@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -90,24 +90,37 @@ def deployment_index(
 # ----------------------------------------------------------------------------------- reconcile
 
 
-def _status_with(
+class Outcome:
+    """What a reconcile found: an error status to report, or the URL of a server that was applied."""
+
+    def __init__(
+        self, error: dict[str, Any] | None = None, warning: str | None = None, url: str = ""
+    ) -> None:
+        self.error = error
+        self.warning = warning
+        self.url = url
+
+
+def _failure(
     old: MCPServerStatus,
     generation: int | None,
     phase: ServerPhase,
     reason: str,
     message: str,
-) -> dict[str, Any]:
+    warn: bool = True,
+) -> Outcome:
     conditions = set_condition(old.conditions, "Ready", False, reason, message, generation)
-    return {
+    status = {
         "phase": str(phase),
         "message": message,
         "conditions": conditions_dump(conditions),
         "observedGeneration": generation,
     }
+    return Outcome(error=status, warning=message if warn else None)
 
 
-async def reconcile(server: Mapping[str, Any], idx: Indexes) -> tuple[dict[str, Any], str | None]:
-    """Apply the server's children. Returns its new status and a warning for an Event, if any."""
+async def reconcile(server: Mapping[str, Any], idx: Indexes) -> Outcome:
+    """Render and apply the server's children (skipped when nothing changed since the last apply)."""
     meta = server.get("metadata", {})
     name, namespace = meta["name"], meta["namespace"]
     generation = meta.get("generation")
@@ -116,7 +129,7 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> tuple[dict[str, 
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
         message = describe_validation(exc, "MCPServer")
-        return _status_with(old, generation, ServerPhase.FAILED, "InvalidSpec", message), message
+        return _failure(old, generation, ServerPhase.FAILED, "InvalidSpec", message)
 
     package = _first(idx.packages, (namespace, spec.package))
     if package is None:
@@ -124,18 +137,17 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> tuple[dict[str, 
             f"MCPPackage {spec.package!r} does not exist in namespace {namespace!r}: create it "
             "(or fix spec.package); the server starts as soon as it exists"
         )
-        return _status_with(old, generation, ServerPhase.PENDING, "PackageNotFound", message), message
+        return _failure(old, generation, ServerPhase.PENDING, "PackageNotFound", message)
     try:
         package_spec = MCPPackageSpec.model_validate(package.get("spec") or {})
     except ValidationError:
         message = f"MCPPackage {spec.package!r} has an invalid spec: see its status and fix it"
-        return _status_with(old, generation, ServerPhase.PENDING, "PackageInvalid", message), message
+        return _failure(old, generation, ServerPhase.PENDING, "PackageInvalid", message)
     pkg_status = MCPPackageStatus.model_validate(package.get("status") or {})
-    pkg_meta = package.get("metadata", {})
     inp = ServerInput(
         server=ObjectRef("MCPServer", name, namespace, meta.get("uid", ""), generation or 0),
         spec=spec,
-        package=ObjectRef("MCPPackage", spec.package, namespace, pkg_meta.get("uid", "")),
+        package=ObjectRef("MCPPackage", spec.package, namespace, package.get("metadata", {}).get("uid", "")),
         package_spec=package_spec,
         package_status=pkg_status,
     )
@@ -146,13 +158,10 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> tuple[dict[str, 
             render_network.service(inp, ctx.settings),
         ]
     except render_deployment.RenderError as exc:
-        not_ready = exc.reason == "PackageNotReady"
-        phase = ServerPhase.PENDING if not_ready else ServerPhase.FAILED
-        if not_ready and pkg_status.message:
-            message = f"{exc} Package says: {pkg_status.message}"
-        else:
-            message = str(exc)
-        return _status_with(old, generation, phase, exc.reason, message), (None if not_ready else message)
+        if exc.reason == "PackageNotReady":
+            detail = f" The package says: {pkg_status.message}" if pkg_status.message else ""
+            return _failure(old, generation, ServerPhase.PENDING, exc.reason, f"{exc}.{detail}", warn=False)
+        return _failure(old, generation, ServerPhase.FAILED, exc.reason, str(exc))
     policy = render_network.network_policy(inp, ctx.settings)
     if policy is not None:
         manifests.append(policy)
@@ -164,18 +173,34 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> tuple[dict[str, 
         if policy is None:
             await ctx.kube.delete("networking.k8s.io/v1", "NetworkPolicy", namespace, name)
         ctx.applied[(namespace, name)] = digest
-
-    dep = _first(idx.deployments, (namespace, name))
-    status = server_status(spec, generation, dep, old.version, old.conditions)
-    status["url"] = render_network.url(inp, ctx.settings)
-    return status, None
+    return Outcome(url=render_network.url(inp, ctx.settings))
 
 
-async def _write(namespace: str, name: str, old: Mapping[str, Any] | None, status: dict[str, Any]) -> None:
-    merged = {**(old or {}), **status}
-    if old is not None and merged == dict(old):
-        return  # nothing new to say
-    await state.get().kube.patch_status("MCPServer", namespace, name, status)
+async def publish(server: Mapping[str, Any], idx: Indexes, outcome: Outcome | None) -> None:
+    """Write the server's status, one writer at a time, from the freshest Deployment known.
+
+    Deployment events and spec changes race; computing under the lock from the index (which kopf
+    updates before it calls any handler) means the last write always reflects the last event.
+    """
+    meta = server.get("metadata", {})
+    key = (meta["namespace"], meta["name"])
+    ctx = state.get()
+    async with ctx.status_lock(key):
+        previous = ctx.written.get(key) or dict(server.get("status") or {})
+        if outcome is not None and outcome.error is not None:
+            status = outcome.error
+        else:
+            spec = MCPServerSpec.model_validate(server.get("spec") or {})
+            old = MCPServerStatus.model_validate(previous)
+            dep = _first(idx.deployments, key)
+            status = server_status(spec, meta.get("generation"), dep, old.version, old.conditions)
+            url = outcome.url if outcome is not None else previous.get("url")
+            if url:
+                status["url"] = url
+        if ctx.written.get(key) == status:
+            return  # nothing new to say
+        await ctx.kube.patch_status("MCPServer", key[0], key[1], status)
+        ctx.written[key] = status
 
 
 # ------------------------------------------------------------------------------------ handlers
@@ -184,15 +209,17 @@ async def _write(namespace: str, name: str, old: Mapping[str, Any] | None, statu
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def server_changed(body: kopf.Body, patch: kopf.Patch, retry: int, **kwargs: Any) -> None:
+async def server_changed(body: kopf.Body, retry: int, **kwargs: Any) -> None:
+    idx = Indexes(kwargs)
+    server = plain(body)
     try:
-        status, warning = await reconcile(plain(body), Indexes(kwargs))
+        outcome = await reconcile(server, idx)
+        await publish(server, idx, outcome)
     except KubeError as exc:
         kopf.warn(body, reason="ApplyFailed", message=str(exc))
         raise kopf.TemporaryError(str(exc), delay=state.backoff(retry)) from exc
-    if warning:
-        kopf.warn(body, reason=status["conditions"][-1]["reason"], message=warning)
-    patch.status.update(status)
+    if outcome.warning and outcome.error:
+        kopf.warn(body, reason=outcome.error["conditions"][-1]["reason"], message=outcome.warning)
 
 
 @kopf.on.event(GROUP, VERSION, "mcppackages")
@@ -205,17 +232,14 @@ async def package_event(
     fingerprint = runtime_fingerprint(obj.get("spec") or {}, obj.get("status") or {})
     if event.get("type") == "DELETED":
         fingerprint = "deleted"
+    ctx = state.get()
     for server_name in idx.by_package.get((namespace, name), []):
         server = _first(idx.servers, (namespace, server_name))
-        if server is None:
-            continue
         memo = (namespace, f"package:{server_name}")
-        ctx = state.get()
-        if ctx.applied.get(memo) == fingerprint:
+        if server is None or ctx.applied.get(memo) == fingerprint:
             continue
         try:
-            status, _warning = await reconcile(server, idx)
-            await _write(namespace, server_name, server.get("status"), status)
+            await publish(server, idx, await reconcile(server, idx))
         except KubeError as exc:
             logger.warning("could not update MCPServer %s/%s: %s", namespace, server_name, exc)
             continue
@@ -233,16 +257,11 @@ async def deployment_event(
         return
     ctx = state.get()
     try:
+        outcome: Outcome | None = None
         if event.get("type") == "DELETED":
             ctx.applied.pop((namespace, name), None)
-            status, _warning = await reconcile(server, idx)
-        else:
-            spec = MCPServerSpec.model_validate(server.get("spec") or {})
-            old = MCPServerStatus.model_validate(server.get("status") or {})
-            generation = server.get("metadata", {}).get("generation")
-            dep = dict(event.get("object") or {})
-            status = server_status(spec, generation, dep, old.version, old.conditions)
-        await _write(namespace, name, server.get("status"), status)
+            outcome = await reconcile(server, idx)
+        await publish(server, idx, outcome)
     except (KubeError, ValidationError) as exc:
         logger.warning("could not update the status of MCPServer %s/%s: %s", namespace, name, exc)
 
@@ -251,5 +270,5 @@ async def deployment_event(
 def server_deleted(namespace: str | None, name: str, **_: Any) -> None:
     """Children go by owner references; forget the memos."""
     ctx, namespace = state.get(), namespace or ""
-    ctx.applied.pop((namespace, name), None)
-    ctx.applied.pop((namespace, f"package:{name}"), None)
+    ctx.forget((namespace, name))
+    ctx.forget((namespace, f"package:{name}"))

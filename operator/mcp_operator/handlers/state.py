@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from dataclasses import dataclass, field
@@ -19,6 +20,16 @@ class State:
     settings: Settings
     # (namespace, server) -> hash of the manifests last applied; skips no-op applies.
     applied: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (namespace, server) -> the status last written, and a lock that serialises writing it.
+    written: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
+    status_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    def status_lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        return self.status_locks.setdefault(key, asyncio.Lock())
+
+    def forget(self, key: tuple[str, str]) -> None:
+        for memo in (self.applied, self.written, self.status_locks):
+            memo.pop(key, None)
 
 
 _state: State | None = None
@@ -38,7 +49,7 @@ def install(state: State) -> None:
 
 
 def clear() -> State | None:
-    global _state  # noqa: PLW0603
+    global _state
     old, _state = _state, None
     return old
 

@@ -94,7 +94,8 @@ def _registry_credentials(secret: str | None) -> list[dict[str, Any]]:
 def install_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
     source = inp.package_spec.source
     status = inp.package_status
-    assert status.resolved_version and status.integrity
+    if not status.resolved_version or not status.integrity:
+        raise RenderError("PackageNotReady", f"MCPPackage {inp.package.name!r} has no resolved version yet")
     command = [
         "mcp-operator",
         "install",

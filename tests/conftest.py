@@ -1,0 +1,5 @@
+pytest_plugins = [
+    "tests.fixtures.controlplane",
+    "tests.fixtures.registries",
+    "tests.fixtures.emulator",
+]

@@ -1,0 +1,70 @@
+"""Manifests and waits the integration tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tests.fixtures.cluster import Cluster, condition
+
+API = "mcp-operator.dev/v1alpha1"
+
+
+def package(
+    name: str, type_: str, pkg: str, registry: str, version: str = "latest", **spec: Any
+) -> dict[str, Any]:
+    source = {"type": type_, "package": pkg, "version": version, "registry": registry}
+    return {
+        "apiVersion": API,
+        "kind": "MCPPackage",
+        "metadata": {"name": name},
+        "spec": {"source": source, **spec},
+    }
+
+
+def server(name: str, pkg: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "MCPServer",
+        "metadata": {"name": name},
+        "spec": {"package": pkg, **spec},
+    }
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    return condition(obj).get("status") == "True"
+
+
+def reason_is(*reasons: str) -> Any:
+    return lambda obj: condition(obj).get("reason") in reasons
+
+
+async def wait_event(cluster: Cluster, name: str, reason: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        for event in await cluster.events(name):
+            if event.get("reason") == reason:
+                return event
+        if time.monotonic() > deadline:
+            seen = [(e.get("reason"), e.get("message")) for e in await cluster.events(name)]
+            raise AssertionError(f"no {reason} event for {name} within {timeout}s; seen: {seen}")
+        await asyncio.sleep(0.05)
+
+
+async def act_as_kubelet(cluster: Cluster, name: str, ready_replicas: int | None = None) -> dict[str, Any]:
+    """Report the Deployment rolled out, as the deployment controller and kubelet would."""
+    dep = await cluster.get("deployments", name, api_version="apps/v1")
+    assert dep is not None, f"Deployment {name} does not exist"
+    replicas = dep["spec"]["replicas"]
+    count = replicas if ready_replicas is None else ready_replicas
+    status = {
+        "observedGeneration": dep["metadata"].get("generation", 1),
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": count,
+        "availableReplicas": count,
+    }
+    return await cluster.patch(
+        "deployments", name, {"status": status}, api_version="apps/v1", subresource="status"
+    )
