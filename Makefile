@@ -32,13 +32,13 @@ node_modules/.stamp: package.json package-lock.json
 	touch $@
 
 .cache/bin/kubectl: $(VENV)/.stamp
-	$(PY) -m mcp_operator.devtools.kubebins .cache/bin
+	$(PY) tools/kubebins.py .cache/bin
 
 deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl
 
 lint: $(VENV)/.stamp
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench tools
+	$(BIN)/ruff format --check operator tests bench tools
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
@@ -56,11 +56,32 @@ test-fast: deps
 	$(BIN)/pytest -q -x tests/unit
 
 demo: deps
-	$(PY) -m mcp_operator.devtools.demo
+	$(PY) tools/demo.py
 
 bench: deps
 	$(PY) bench/reconcile.py
 	$(PY) bench/bridge.py
+
+# Local Kubernetes control plane (tests/controlplane/README.md). `make controlplane` builds it
+# (skipped when the source stamp matches) and runs it in the FOREGROUND until Ctrl-C / SIGTERM;
+# it prints the admin kubeconfig path once ready. controlplane-start / controlplane-stop run it
+# in the background instead. The build uses Go's per-user caches (GOCACHE, GOMODCACHE).
+CONTROLPLANE := $(PYTHON) tests/controlplane/manage.py
+.PHONY: controlplane-build controlplane-start controlplane-stop controlplane-status
+controlplane:
+	$(CONTROLPLANE) run
+
+controlplane-build:
+	$(CONTROLPLANE) build
+
+controlplane-start:
+	$(CONTROLPLANE) start
+
+controlplane-stop:
+	$(CONTROLPLANE) stop
+
+controlplane-status:
+	$(CONTROLPLANE) status
 
 clean:
 	rm -rf $(VENV) node_modules .cache .coverage .mypy_cache .ruff_cache

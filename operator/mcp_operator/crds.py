@@ -51,6 +51,9 @@ def _inline(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out[key] = value
     if "properties" in out:
         out.setdefault("type", "object")
+    if out.get("type") == "string" and "enum" in out and "maxLength" not in out:
+        # The API server estimates CEL costs from string bounds: give enums theirs.
+        out["maxLength"] = max(len(str(e)) for e in out["enum"])
     return out
 
 

@@ -7,6 +7,7 @@ Field names are snake_case in Python and camelCase on the wire, as Kubernetes ex
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -66,20 +67,31 @@ class Source(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    f"self.type != 'npm' || (size(self.package) <= {v.NPM_NAME_MAX} && "
-                    f"self.package.matches(r'{v.NPM_NAME}'))",
+                    f"self.type != 'npm' || (size(self.__package__) <= {v.NPM_NAME_MAX} && "
+                    f"self.__package__.matches(r'{v.NPM_NAME}'))",
                     "spec.source.package is not a valid npm name: use lower-case letters, digits and "
                     "- . _ ~, optionally scoped like '@scope/name', at most 214 characters",
                 ),
                 cel(
-                    f"self.type != 'pypi' || self.package.matches(r'{v.PYPI_NAME}')",
+                    f"self.type != 'pypi' || self.__package__.matches(r'{v.PYPI_NAME}')",
                     "spec.source.package is not a valid PyPI project name: letters, digits and . _ -, "
                     "starting and ending with a letter or digit",
                 ),
                 cel(
-                    f"self.type != 'oci' || self.package.matches(r'{v.OCI_REPOSITORY}')",
+                    f"self.type != 'oci' || self.__package__.matches(r'{v.OCI_REPOSITORY}')",
                     "spec.source.package is not a valid image repository: lower-case path "
                     "components, optionally after a registry host, without tag or digest",
+                ),
+                cel(
+                    f"self.type != 'npm' || self.version.matches(r'{v.NPM_RANGE}')",
+                    "spec.source.version is not an npm version or range: write 'latest', an exact version "
+                    "like '1.2.3', or a range like '^1.2.0', '~1.2', '>=1.0.0 <2.0.0' or '1.x'",
+                ),
+                cel(
+                    "self.type != 'pypi' || self.version == 'latest' || "
+                    f"self.version.matches(r'(?i){v.PEP440_SPEC}')",
+                    "spec.source.version is not a PEP 440 version or specifier: write 'latest', an exact "
+                    "version like '1.2.3', or a specifier like '>=1.2,<2' or '~=1.4'",
                 ),
                 cel(
                     f"self.type != 'oci' || self.version.matches(r'{v.OCI_TAG}')",
@@ -211,6 +223,11 @@ class Condition(StatusModel):
     observed_generation: int | None = None
 
 
+class StatusEntrypoint(StatusModel):
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+
+
 class HistoryEntry(StatusModel):
     version: str
     at: str
@@ -235,7 +252,13 @@ class MCPPackageStatus(StatusModel):
         default=None, description="Registry digest of the resolved artifact (SRI or sha256:...)."
     )
     artifact_url: str | None = None
-    entrypoint: Entrypoint | None = None
+    entrypoint: StatusEntrypoint | None = Field(
+        default=None, description="The command and args pods run: spec.entrypoint, else what was detected."
+    )
+    detected_command: list[str] = Field(
+        default_factory=list,
+        description="The command the package metadata declares (npm bin, console script).",
+    )
     resolved_spec: str | None = Field(
         default=None, description="The source (type, package, version, registry) the pin was made for."
     )
@@ -342,6 +365,14 @@ class PortRule(Model):
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
 
 
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise v.InputError(f"{value!r} is not a CIDR network: write it like '10.0.0.0/8'") from None
+    return value
+
+
 class EgressRule(Model):
     cidr: str = Field(
         pattern=r"^[0-9a-fA-F:.]+/[0-9]{1,3}$", description="Destination network, like 10.0.0.0/8."
@@ -354,13 +385,12 @@ class EgressRule(Model):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        import ipaddress
+        return _check_cidr(value)
 
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise v.InputError(f"{value!r} is not a CIDR network: write it like '10.0.0.0/8'") from None
-        return value
+    @field_validator("except_")
+    @classmethod
+    def _except(cls, value: list[str]) -> list[str]:
+        return [_check_cidr(item) for item in value]
 
 
 class Network(Model):

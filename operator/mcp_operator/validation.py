@@ -32,7 +32,27 @@ SEMVER = (
 VERSION_CHARS = r"^[A-Za-z0-9.+^~<>=|*!, _-]{1,128}$"
 # One npm range comparator: operator and a (partial) version with x/* wildcards.
 _NPM_PARTIAL = r"v?(?:[0-9]+|[xX*])(?:\.(?:[0-9]+|[xX*])){0,2}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
-NPM_COMPARATOR = rf"^(?:(?:\^|~|~>|>=|<=|>|<|=)?\s*{_NPM_PARTIAL}|\*|x|X|)$"
+_NPM_OP = r"(?:\^|~>?|[<>]=?|=)"
+_NPM_COMPARATOR = rf"(?:{_NPM_OP}\s*)?{_NPM_PARTIAL}"
+_NPM_SET = rf"(?:{_NPM_PARTIAL}\s+-\s+{_NPM_PARTIAL}|{_NPM_COMPARATOR}(?:\s+{_NPM_COMPARATOR})*)"
+# A whole npm range: comparator sets joined by ||, or 'latest' (checked by the CRD's CEL rule).
+NPM_RANGE = rf"^\s*(?:latest|{_NPM_SET})(?:\s*\|\|\s*{_NPM_SET})*\s*$"
+_PEP440_RELEASE = r"(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"
+_PEP440_SUFFIX = (
+    r"(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?"
+    r"(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?"
+    r"(?:[-_.]?dev[-_.]?[0-9]*)?"
+    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?"
+)
+_PEP440_VERSION = rf"v?{_PEP440_RELEASE}{_PEP440_SUFFIX}"
+_PEP440_CLAUSE = (
+    rf"\s*(?:(?:==|!=)\s*(?:{_PEP440_VERSION}|v?{_PEP440_RELEASE}\.\*)"  # == and != may end in .*
+    rf"|~=\s*v?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)+{_PEP440_SUFFIX}"  # ~= needs two release parts
+    rf"|(?:<=|>=|<|>)\s*{_PEP440_VERSION}"
+    r"|===\s*[A-Za-z0-9._+!-]+)\s*"
+)
+# An exact PEP 440 version or a specifier set like '>=1.2,<2' (case-insensitive; 'latest' apart).
+PEP440_SPEC = rf"^(?:{_PEP440_VERSION}|{_PEP440_CLAUSE}(?:,{_PEP440_CLAUSE})*)$"
 REGISTRY_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+-]*)?$"
 # Kubernetes object names.
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -45,8 +65,9 @@ _pypi_name = re.compile(PYPI_NAME)
 _oci_repo = re.compile(OCI_REPOSITORY)
 _oci_tag = re.compile(OCI_TAG)
 _semver = re.compile(SEMVER)
-_npm_comparator = re.compile(NPM_COMPARATOR)
 _version_chars = re.compile(VERSION_CHARS)
+_npm_range = re.compile(NPM_RANGE)
+_pep440_spec = re.compile(PEP440_SPEC, re.IGNORECASE)
 _duration_part = re.compile(r"([0-9]+)(s|m|h|d)")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -58,7 +79,7 @@ class InputError(ValueError):
 def check_npm_name(name: str) -> str:
     if len(name) > NPM_NAME_MAX:
         raise InputError(f"npm package name is {len(name)} characters long; npm allows at most 214")
-    if not _npm_name.match(name):
+    if not _npm_name.fullmatch(name):
         raise InputError(
             f"{name!r} is not a valid npm package name: use lower-case letters, digits and - . _ ~, "
             "optionally with a scope, like 'left-pad' or '@scope/name'"
@@ -67,7 +88,7 @@ def check_npm_name(name: str) -> str:
 
 
 def check_pypi_name(name: str) -> str:
-    if not _pypi_name.match(name):
+    if not _pypi_name.fullmatch(name):
         raise InputError(
             f"{name!r} is not a valid PyPI project name: use letters, digits and . _ -, "
             "starting and ending with a letter or digit, like 'mcp-server-time'"
@@ -81,7 +102,7 @@ def check_oci_repository(name: str) -> str:
             f"{name!r} includes a tag or digest: put only the repository in spec.source.package "
             "(like 'ghcr.io/org/server') and the tag in spec.source.version"
         )
-    if len(name) > 255 or not _oci_repo.match(name):
+    if len(name) > 255 or not _oci_repo.fullmatch(name):
         raise InputError(
             f"{name!r} is not a valid image repository: use lower-case path components separated by /, "
             "optionally after a registry host, like 'ghcr.io/org/server' or 'mcp/time'"
@@ -90,49 +111,30 @@ def check_oci_repository(name: str) -> str:
 
 
 def is_exact_semver(version: str) -> bool:
-    return bool(_semver.match(version))
+    return bool(_semver.fullmatch(version))
 
 
 def check_npm_version(spec: str) -> str:
     """Accept 'latest', a dist-tag-free exact version, or an npm semver range."""
     if spec == "latest" or is_exact_semver(spec):
         return spec
-    for raw in spec.split("||"):
-        alternative = raw.strip()
-        if " - " in alternative:  # hyphen range: two partial versions
-            parts = [p.strip() for p in alternative.split(" - ")]
-        else:
-            parts = _join_operators(alternative.split())
-        if len(parts) > 2 and " - " in alternative:
-            raise InputError(f"{spec!r}: a hyphen range has exactly two ends, like '1.2.3 - 2.3.4'")
-        for part in parts:
-            if not _npm_comparator.match(part):
-                raise InputError(
-                    f"{spec!r} is not an npm version or range: write 'latest', an exact version like "
-                    "'1.2.3', or a range like '^1.2.0', '~1.2', '>=1.0.0 <2.0.0' or '1.x'"
-                )
+    if not _npm_range.fullmatch(spec):
+        raise InputError(
+            f"{spec!r} is not an npm version or range: write 'latest', an exact version like "
+            "'1.2.3', or a range like '^1.2.0', '~1.2', '>=1.0.0 <2.0.0' or '1.x'"
+        )
     return spec
-
-
-def _join_operators(tokens: list[str]) -> list[str]:
-    """npm allows a space after an operator ('>= 1.2.3'); glue such tokens back together."""
-    joined: list[str] = []
-    pending = ""
-    for token in tokens:
-        if token in {"^", "~", "~>", ">=", "<=", ">", "<", "="}:
-            pending += token
-            continue
-        joined.append(pending + token)
-        pending = ""
-    if pending:
-        joined.append(pending)
-    return joined
 
 
 def check_pypi_version(spec: str) -> str:
     """Accept 'latest', an exact PEP 440 version, or a PEP 440 specifier set."""
     if spec == "latest":
         return spec
+    if not _pep440_spec.fullmatch(spec):
+        raise InputError(
+            f"{spec!r} is not a PEP 440 version or specifier: write 'latest', an exact version like "
+            "'1.2.3', or a specifier like '>=1.2,<2' or '~=1.4'"
+        )
     try:
         Version(spec)
     except InvalidVersion:
@@ -150,7 +152,7 @@ def check_pypi_version(spec: str) -> str:
 
 
 def check_oci_tag(tag: str) -> str:
-    if not _oci_tag.match(tag):
+    if not _oci_tag.fullmatch(tag):
         raise InputError(
             f"{tag!r} is not a valid image tag: use letters, digits, _ . - (at most 128, not starting "
             "with . or -), like '1.2.3' or 'latest'"
@@ -159,7 +161,7 @@ def check_oci_tag(tag: str) -> str:
 
 
 def check_version_chars(spec: str) -> str:
-    if not _version_chars.match(spec):
+    if not _version_chars.fullmatch(spec):
         raise InputError(
             f"{spec!r} is not a version: write 'latest', an exact version, or a range "
             "(at most 128 characters of letters, digits and . + ^ ~ < > = | * ! , _ -)"

@@ -25,8 +25,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
-    if state.clear() is None:
-        pass
+    state.clear()
     state.install(
         state.State(
             kube=Kube.from_env(),
@@ -34,6 +33,17 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             settings=state.settings_from_env(),
         )
     )
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account first, then $KUBECONFIG / ~/.kube/config: decided at login time.
+
+    kopf's own fallbacks are chosen when its registry is created (at import), so a process that
+    imported the handlers before a kubeconfig existed would never log in.
+    """
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+    return info or kopf.login_with_kubeconfig(**kwargs)
 
 
 @kopf.on.cleanup()

@@ -18,6 +18,7 @@ from mcp_operator.render.labels import (
     selector,
     server_labels,
 )
+from mcp_operator.render.package_status import entrypoint_of
 
 BRIDGE_PATH = "/mcp"
 SEARCH_PATH = f"{INSTALL_DIR}/node_modules/.bin:{INSTALL_DIR}/bin:/usr/local/bin:/usr/bin:/bin"
@@ -54,20 +55,19 @@ def pod_security_context() -> dict[str, Any]:
 
 
 def entrypoint(inp: ServerInput) -> list[str]:
-    """The command line of the MCP server process: package entrypoint, then the server's args."""
-    override = inp.package_spec.entrypoint
-    detected = inp.package_status.entrypoint
-    command = (override.command if override and override.command else None) or (
-        detected.command if detected else []
-    )
-    args = (override.args if override and override.command else None) or (detected.args if detected else [])
-    if not command and inp.package_spec.source.type != SourceType.OCI:
+    """The command line of the MCP server process: the package's entrypoint, then the server's args.
+
+    Computed from the spec and the detected command each time, so an override added or removed
+    takes effect without waiting for the package's status to catch up.
+    """
+    chosen = entrypoint_of(inp.package_spec, inp.package_status.detected_command)
+    if not chosen.command:
         raise RenderError(
             "NoEntrypoint",
             f"MCPPackage {inp.package.name!r} has no command: the package declares no npm bin or "
             "console script; set spec.entrypoint.command on the MCPPackage",
         )
-    return [*command, *args, *inp.spec.args]
+    return [*chosen.command, *chosen.args, *inp.spec.args]
 
 
 def _env(items: list[EnvVar]) -> list[dict[str, Any]]:
@@ -153,7 +153,8 @@ def _probes(transport: str, path: str) -> dict[str, Any]:
 def server_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
     spec = inp.spec
     source = inp.package_spec.source
-    status = inp.package_status
+    if source.type == SourceType.OCI:
+        return _image_container(inp, settings)
     process = entrypoint(inp)
     if spec.transport == Transport.STDIO:
         command = [
@@ -170,10 +171,25 @@ def server_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
         ]
     else:
         command = process
-    if source.type == SourceType.OCI:
-        image = f"{source.package}@{status.integrity}"
-    else:
-        image = settings.runtime_image
+    container = _base_container(inp, settings.runtime_image, settings)
+    container["command"] = command
+    return container
+
+
+def _image_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
+    """An image runs as built: its ENTRYPOINT stays; an override replaces it, server args go to args."""
+    source, override = inp.package_spec.source, inp.package_spec.entrypoint
+    container = _base_container(inp, f"{source.package}@{inp.package_status.integrity}", settings)
+    if override and override.command:
+        container["command"] = list(override.command)
+        container["args"] = [*override.args, *inp.spec.args]
+    elif (override and override.args) or inp.spec.args:
+        container["args"] = [*(override.args if override else []), *inp.spec.args]
+    return container
+
+
+def _base_container(inp: ServerInput, image: str, settings: Settings) -> dict[str, Any]:
+    spec = inp.spec
     container: dict[str, Any] = {
         "name": "server",
         "image": image,
@@ -189,8 +205,6 @@ def server_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
         "volumeMounts": _mounts(),
         **_probes(spec.transport, BRIDGE_PATH),
     }
-    if command:
-        container["command"] = command
     if spec.env_from:
         container["envFrom"] = _env_from(spec.env_from)
     if spec.resources is not None:

@@ -56,6 +56,7 @@ def resolved(
         "integrity": integrity,
         "artifactUrl": artifact_url,
         "entrypoint": entrypoint_of(spec, command).dump(),
+        "detectedCommand": list(command),
         "resolvedSpec": source_key(spec.source),
         "history": [h.dump() for h in history],
         "conditions": conditions_dump(conditions),
@@ -65,7 +66,7 @@ def resolved(
 
 def kept(spec: MCPPackageSpec, old: MCPPackageStatus, generation: int | None) -> dict[str, Any]:
     """The source did not change: keep the pin, refresh what depends on the rest of the spec."""
-    detected = old.entrypoint.command if old.entrypoint else []
+    detected = old.detected_command
     message = f"{spec.source.package} pinned at {old.resolved_version}"
     conditions = set_condition(old.conditions, "Ready", True, "Resolved", message, generation)
     return {

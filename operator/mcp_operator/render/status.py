@@ -117,7 +117,8 @@ def server_status(
         phase, ok, reason = ServerPhase.RUNNING, True, "Running"
         message = f"{ready}/{desired} replicas ready, version {target_version}"
         version = target_version
-    elif caught_up and ready > 0 and updated >= desired:
+    elif caught_up and total == desired and updated >= desired and ready > 0:
+        # Only new pods exist and some are not ready: not a rollout any more, a degraded server.
         phase, ok, reason = ServerPhase.DEGRADED, False, "ReplicasNotReady"
         message = f"{ready}/{desired} replicas ready; see the pods' events and logs"
         version = target_version

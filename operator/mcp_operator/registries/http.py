@@ -1,0 +1,272 @@
+"""HTTP plumbing shared by the registry clients: retries with backoff, conditional requests, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import random
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from mcp_operator.registries.errors import InvalidSpec, RegistryAuthFailed, RegistryUnavailable
+from mcp_operator.registries.types import Credentials
+
+__all__ = [
+    "DEFAULT_CACHE",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "Fetched",
+    "ResponseCache",
+    "RetryPolicy",
+    "auth_headers",
+    "fetch",
+    "normalise_registry_url",
+    "redact",
+]
+
+USER_AGENT = "mcp-operator (+https://mcp-operator.dev)"
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter."""
+
+    attempts: int = 4  # total tries, including the first
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+    max_retry_after: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before try number ``attempt + 1`` (``attempt`` counts from 0)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not crypto)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def redact(url: str) -> str:
+    """The URL without userinfo, query and fragment, for messages and logs."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+$")
+
+
+def normalise_registry_url(url: str, *, what: str = "registry") -> str:
+    """Validate a registry URL and return it without a trailing slash.
+
+    Only http(s) URLs with a plain host are accepted: no userinfo (credentials belong in a
+    Secret), no query, no fragment.
+    """
+    if not isinstance(url, str) or len(url) > 2048 or any(c.isspace() or ord(c) < 32 for c in url):
+        raise InvalidSpec(f"{what} URL {url!r} is not valid; use an http(s) URL such as https://host/path")
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or not _HOST_RE.match(parts.hostname)
+        or not port_ok
+        or parts.query
+        or parts.fragment
+    ):
+        raise InvalidSpec(
+            f"{what} URL {redact(url)!r} is not valid; use an http(s) URL such as https://host/path "
+            "without query or fragment"
+        )
+    if parts.username or parts.password:
+        raise InvalidSpec(
+            f"{what} URL {redact(url)!r} contains credentials; put them in the registry auth Secret instead"
+        )
+    return url.rstrip("/")
+
+
+def basic_header(username: str, password: str) -> str:
+    raw = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def auth_headers(credentials: Credentials | None) -> dict[str, str]:
+    """npm/PyPI style auth: a token as Bearer, a username/password as Basic."""
+    if credentials is None:
+        return {}
+    if credentials.token:
+        return {"Authorization": f"Bearer {credentials.token}"}
+    if credentials.username is not None and credentials.password is not None:
+        return {"Authorization": basic_header(credentials.username, credentials.password)}
+    return {}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A response body with its status and headers, possibly from the cache."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+    from_cache: bool = False
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.content)
+
+
+@dataclass
+class _Entry:
+    etag: str | None
+    last_modified: str | None
+    headers: dict[str, str]
+    content: bytes
+
+
+class ResponseCache:
+    """A small in-memory LRU of GET responses, revalidated with ETag / Last-Modified.
+
+    Keys include a digest of the request's Authorization and Accept headers, so responses
+    fetched with one set of credentials are never served to another.
+    """
+
+    def __init__(self, max_entries: int = 512, max_body: int = 8 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_body = max_body
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self.hits = 0  # 304 responses answered from the cache
+
+    @staticmethod
+    def key(url: str, headers: Mapping[str, str]) -> str:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        vary = f"{lowered.get('authorization', '')}\n{lowered.get('accept', '')}"
+        return url + "#" + hashlib.sha256(vary.encode()).hexdigest()[:16]
+
+    def get(self, key: str) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, response: httpx.Response) -> None:
+        etag = response.headers.get("etag")
+        last_modified = response.headers.get("last-modified")
+        if not (etag or last_modified) or len(response.content) > self.max_body:
+            self._entries.pop(key, None)
+            return
+        if "no-store" in response.headers.get("cache-control", ""):
+            return
+        self._entries[key] = _Entry(etag, last_modified, dict(response.headers), response.content)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+DEFAULT_CACHE = ResponseCache()
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    what: str,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+    cache: ResponseCache | None = None,
+    sleep: Sleep = asyncio.sleep,
+    ok_statuses: frozenset[int] = frozenset({404, 401, 403}),
+) -> Fetched:
+    """Send a request with retries for transient failures; return the final response.
+
+    Transport errors, timeouts, 408/425/429 and 5xx are retried up to ``retry.attempts``
+    times (Retry-After honoured), then raise :class:`RegistryUnavailable`. 2xx and the
+    statuses in ``ok_statuses`` are returned for the caller to interpret; any other status
+    raises :class:`RegistryUnavailable` (non-transient ones are not retried).
+    ``what`` names the thing asked for, e.g. "npm package 'foo' from https://registry.npmjs.org".
+    """
+    retry = retry or DEFAULT_RETRY  # looked up per call, so tests and operators can tune it
+    request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+    cache_key = cache.key(url, request_headers) if cache is not None and method == "GET" else None
+    cached = cache.get(cache_key) if cache is not None and cache_key is not None else None
+    if cached is not None:
+        if cached.etag:
+            request_headers["If-None-Match"] = cached.etag
+        if cached.last_modified:
+            request_headers["If-Modified-Since"] = cached.last_modified
+
+    problem = ""
+    for attempt in range(max(1, retry.attempts)):
+        retry_after: float | None = None
+        try:
+            response = await client.request(method, url, headers=request_headers, follow_redirects=True)
+        except httpx.TransportError as exc:  # connect errors, timeouts, protocol errors
+            problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        else:
+            if response.status_code == 304 and cached is not None and cache is not None:
+                cache.hits += 1
+                return Fetched(200, cached.headers, cached.content, str(response.url), from_cache=True)
+            if response.status_code < 300 or response.status_code in ok_statuses:
+                if cache is not None and cache_key is not None and response.status_code == 200:
+                    cache.put(cache_key, response)
+                return Fetched(response.status_code, response.headers, response.content, str(response.url))
+            problem = f"HTTP {response.status_code}"
+            if response.status_code not in TRANSIENT_STATUS:
+                raise RegistryUnavailable(
+                    f"{what} could not be fetched from {redact(url)}: the registry answered {problem}; "
+                    "check the registry URL and that the registry is healthy"
+                )
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if attempt + 1 < retry.attempts:
+            await sleep(retry.delay(attempt, retry_after))
+    raise RegistryUnavailable(
+        f"{what} could not be fetched from {redact(url)} after {retry.attempts} tries ({problem}); "
+        "the registry is unreachable or failing: check the registry URL and network access; "
+        "the operator retries later"
+    )
+
+
+def raise_for_auth(fetched: Fetched, what: str, url: str) -> None:
+    if fetched.status in {401, 403}:
+        raise RegistryAuthFailed(
+            f"{what}: the registry {redact(url)} refused access (HTTP {fetched.status}); "
+            "check the credentials in spec.source.registryAuthSecret"
+        )

@@ -1,0 +1,31 @@
+"""Plain data shared by the registry clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Optional registry credentials: a token, or a username and password."""
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+    def __repr__(self) -> str:  # never print secrets
+        return (
+            f"Credentials(username={self.username!r}, password={'***' if self.password else None}, "
+            f"token={'***' if self.token else None})"
+        )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a version spec resolves to in a registry."""
+
+    version: str
+    latest: str | None
+    integrity: str
+    artifact_url: str
+    command: tuple[str, ...]

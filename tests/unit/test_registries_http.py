@@ -1,0 +1,268 @@
+"""Retries, backoff, Retry-After, conditional requests and URL checks (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from mcp_operator.registries import errors, http
+from mcp_operator.registries.types import Credentials
+
+FAST = http.RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.02)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def client_for(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def sequence(*responses: httpx.Response | Exception) -> Callable[[httpx.Request], httpx.Response]:
+    queue = list(responses)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    handler.seen = seen  # type: ignore[attr-defined]
+    return handler
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+async def test_transient_statuses_are_retried(status: int) -> None:
+    handler = sequence(httpx.Response(status), httpx.Response(200, json={"ok": True}))
+    sleeps = Sleeps()
+    async with client_for(handler) as client:
+        got = await http.fetch(client, "https://r.example/x", what="thing", retry=FAST, sleep=sleeps)
+    assert got.status == 200
+    assert got.json() == {"ok": True}
+    assert len(sleeps.calls) == 1
+
+
+async def test_retry_after_is_honoured() -> None:
+    handler = sequence(httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200))
+    sleeps = Sleeps()
+    async with client_for(handler) as client:
+        await http.fetch(client, "https://r.example/x", what="thing", retry=FAST, sleep=sleeps)
+    assert sleeps.calls == [3.0]
+
+
+async def test_retry_after_is_capped() -> None:
+    policy = http.RetryPolicy(attempts=2, max_retry_after=5)
+    handler = sequence(httpx.Response(503, headers={"Retry-After": "3600"}), httpx.Response(200))
+    sleeps = Sleeps()
+    async with client_for(handler) as client:
+        await http.fetch(client, "https://r.example/x", what="thing", retry=policy, sleep=sleeps)
+    assert sleeps.calls == [5]
+
+
+async def test_connect_errors_exhaust_into_registry_unavailable() -> None:
+    handler = sequence(httpx.ConnectError("refused"))
+    sleeps = Sleeps()
+    async with client_for(handler) as client:
+        with pytest.raises(errors.RegistryUnavailable) as caught:
+            await http.fetch(
+                client, "https://u:p@r.example/x?q=1", what="npm package 'a'", retry=FAST, sleep=sleeps
+            )
+    assert len(handler.seen) == 4  # type: ignore[attr-defined]
+    assert len(sleeps.calls) == 3
+    assert caught.value.transient
+    assert caught.value.reason == "RegistryUnavailable"
+    assert "after 4 tries" in str(caught.value)
+    assert "ConnectError" in str(caught.value)
+    assert "u:p" not in str(caught.value)
+    assert "q=1" not in str(caught.value)
+
+
+async def test_timeouts_are_retried() -> None:
+    handler = sequence(httpx.ReadTimeout("slow"), httpx.Response(200))
+    async with client_for(handler) as client:
+        got = await http.fetch(client, "https://r.example/x", what="thing", retry=FAST, sleep=Sleeps())
+    assert got.status == 200
+
+
+async def test_persistent_5xx_raises_after_bounded_tries() -> None:
+    handler = sequence(httpx.Response(503))
+    async with client_for(handler) as client:
+        with pytest.raises(errors.RegistryUnavailable, match="HTTP 503"):
+            await http.fetch(client, "https://r.example/x", what="thing", retry=FAST, sleep=Sleeps())
+    assert len(handler.seen) == FAST.attempts  # type: ignore[attr-defined]
+
+
+async def test_other_client_errors_are_not_retried() -> None:
+    handler = sequence(httpx.Response(400))
+    async with client_for(handler) as client:
+        with pytest.raises(errors.RegistryUnavailable, match="HTTP 400"):
+            await http.fetch(client, "https://r.example/x", what="thing", retry=FAST, sleep=Sleeps())
+    assert len(handler.seen) == 1  # type: ignore[attr-defined]
+
+
+async def test_404_is_returned_to_the_caller() -> None:
+    async with client_for(sequence(httpx.Response(404))) as client:
+        got = await http.fetch(client, "https://r.example/x", what="thing", retry=FAST)
+    assert got.status == 404
+    assert not got.from_cache
+
+
+async def test_default_retry_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http, "DEFAULT_RETRY", http.RetryPolicy(attempts=2, base_delay=0, max_delay=0))
+    handler = sequence(httpx.Response(500))
+    async with client_for(handler) as client:
+        with pytest.raises(errors.RegistryUnavailable, match="after 2 tries"):
+            await http.fetch(client, "https://r.example/x", what="thing")
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
+    policy = http.RetryPolicy(base_delay=1, max_delay=8)
+    for attempt, ceiling in [(0, 1), (1, 2), (2, 4), (3, 8), (6, 8)]:
+        delays = [policy.delay(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert policy.delay(0, retry_after=-4) == 0
+
+
+def test_parse_retry_after() -> None:
+    assert http.parse_retry_after(None) is None
+    assert http.parse_retry_after("12") == 12
+    assert http.parse_retry_after("soon") is None
+    now = time.time()
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert 25 <= (http.parse_retry_after(date, now=now) or 0) <= 31
+    assert http.parse_retry_after(email.utils.formatdate(now - 30, usegmt=True)) == 0
+
+
+async def test_conditional_requests_use_the_cache() -> None:
+    cache = http.ResponseCache()
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.headers.get("if-none-match") == '"v1"':
+            return httpx.Response(304)
+        return httpx.Response(
+            200, json={"n": 1}, headers={"ETag": '"v1"', "Last-Modified": "Sat, 01 Jan 2026 00:00:00 GMT"}
+        )
+
+    async with client_for(handler) as client:
+        first = await http.fetch(client, "https://r.example/p", what="p", cache=cache)
+        second = await http.fetch(client, "https://r.example/p", what="p", cache=cache)
+        other_auth = await http.fetch(
+            client, "https://r.example/p", what="p", cache=cache, headers={"Authorization": "Bearer x"}
+        )
+    assert first.json() == second.json() == {"n": 1}
+    assert second.from_cache
+    assert not first.from_cache
+    assert not other_auth.from_cache
+    assert seen[1].headers["if-modified-since"] == "Sat, 01 Jan 2026 00:00:00 GMT"
+    assert "if-none-match" not in seen[2].headers  # credentials never share cache entries
+    assert cache.hits == 1
+    assert len(cache) == 2
+    cache.clear()
+    assert len(cache) == 0
+    assert cache.hits == 0
+
+
+async def test_cache_skips_uncacheable_responses_and_evicts() -> None:
+    cache = http.ResponseCache(max_entries=2, max_body=10)
+    bodies = {"/big": b"x" * 100, "/nostore": b"{}"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        headers = {"ETag": '"e"'}
+        if path == "/nostore":
+            headers["Cache-Control"] = "no-store"
+        if path == "/plain":
+            headers = {}
+        return httpx.Response(200, content=bodies.get(path, b"{}"), headers=headers)
+
+    async with client_for(handler) as client:
+        for path in ["/big", "/nostore", "/plain", "/a", "/b", "/c"]:
+            await http.fetch(client, f"https://r.example{path}", what="p", cache=cache)
+    assert len(cache) == 2
+    assert cache.get(cache.key("https://r.example/c", {"User-Agent": http.USER_AGENT})) is not None
+    assert cache.get(cache.key("https://r.example/a", {"User-Agent": http.USER_AGENT})) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://registry.npmjs.org/", "https://registry.npmjs.org"),
+        ("http://127.0.0.1:4873", "http://127.0.0.1:4873"),
+        ("https://host.example/artifactory/api/npm/npm/", "https://host.example/artifactory/api/npm/npm"),
+        ("http://[::1]:8080/simple/", "http://[::1]:8080/simple"),
+    ],
+)
+def test_registry_urls_accepted(url: str, expected: str) -> None:
+    assert http.normalise_registry_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://host/",
+        "file:///etc/passwd",
+        "https://",
+        "https://host/?x=1",
+        "https://host/#frag",
+        "https://host:99999/",
+        "https://ho st/",
+        "https://host/\nX-Header: 1",
+        "https://bad_host!/",
+        "registry.npmjs.org",
+        "",
+    ],
+)
+def test_registry_urls_rejected(url: str) -> None:
+    with pytest.raises(errors.InvalidSpec, match="not valid"):
+        http.normalise_registry_url(url)
+
+
+def test_registry_urls_with_credentials_are_rejected() -> None:
+    with pytest.raises(errors.InvalidSpec, match="Secret") as caught:
+        http.normalise_registry_url("https://user:secret@host/")
+    assert "secret" not in str(caught.value).replace("Secret", "")
+
+
+def test_auth_headers() -> None:
+    assert http.auth_headers(None) == {}
+    assert http.auth_headers(Credentials()) == {}
+    assert http.auth_headers(Credentials(token="t0k")) == {"Authorization": "Bearer t0k"}
+    assert http.auth_headers(Credentials(username="u", password="p")) == {"Authorization": "Basic dTpw"}
+    assert "t0k" not in repr(Credentials(token="t0k", password="pw"))
+
+
+def test_redact() -> None:
+    assert http.redact("https://u:p@h:8443/a/b?token=1#x") == "https://h:8443/a/b"
+
+
+def test_error_classes() -> None:
+    table = {
+        errors.PackageNotFound: ("PackageNotFound", False),
+        errors.VersionNotFound: ("VersionNotFound", False),
+        errors.RegistryUnavailable: ("RegistryUnavailable", True),
+        errors.RegistryAuthFailed: ("RegistryAuthFailed", False),
+        errors.InvalidPackage: ("InvalidPackage", False),
+        errors.InvalidSpec: ("InvalidSpec", False),
+    }
+    for cls, (reason, transient) in table.items():
+        err = cls("what and what to do")
+        assert isinstance(err, errors.RegistryError)
+        assert (err.reason, err.transient, str(err), err.message) == (
+            reason,
+            transient,
+            "what and what to do",
+            "what and what to do",
+        )
