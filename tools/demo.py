@@ -11,13 +11,11 @@ the demo shows what the operator decides and writes, not running servers.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,35 +66,11 @@ def control_plane() -> Iterator[tuple[Path, bool]]:
 
 @contextmanager
 def emulator() -> Iterator[Path]:
-    import kmock
-    from tests.fixtures.emulator import UidEmulator, declare_resources, write_kubeconfig
+    from tests.fixtures.emulator import serve_emulator
 
-    ready = threading.Event()
-    stop: asyncio.Event | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    url: list[str] = []
-
-    async def serve() -> None:
-        nonlocal stop, loop
-        stop, loop = asyncio.Event(), asyncio.get_running_loop()
-        api = UidEmulator()
-        declare_resources(api)
-        async with api, kmock.Server(api) as server:
-            url.append(str(server.url).rstrip("/"))
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    if not ready.wait(30):
-        raise SystemExit("the emulator did not start within 30s")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    try:
-        yield write_kubeconfig(RUN_DIR / "emulator.kubeconfig", url[0], NAMESPACE)
-    finally:
-        if loop is not None and stop is not None:
-            loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
+    with serve_emulator(RUN_DIR / "emulator.kubeconfig", NAMESPACE) as emulated:
+        yield emulated.kubeconfig
 
 
 def api_list(kubeconfig: Path, plural: str) -> list[dict[str, Any]]:

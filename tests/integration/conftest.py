@@ -1,20 +1,56 @@
-"""Integration fixtures: a Kubernetes API (kmock's emulator), the operator in-process, registries."""
+"""Integration fixtures: a Kubernetes API, the operator in-process, local registries.
+
+Every test that asks for `operator` runs twice: against kmock's emulator (fast, API-level) and
+against the real control plane built from upstream modules (schemas, controllers, admission).
+"""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+
 from tests.fixtures.cluster import Cluster, running_operator
 from tests.fixtures.emulator import Emulator
 
 NAMESPACE = "team-a"
+ROOT = Path(__file__).resolve().parents[2]
+KUBECTL = ROOT / ".cache" / "bin" / "kubectl"
 
 
-@pytest.fixture
-async def cluster(emulator: Emulator) -> AsyncIterator[Cluster]:
-    client = Cluster(emulator.kubeconfig, NAMESPACE)
+@pytest.fixture(scope="session")
+def crds_installed(controlplane) -> Path:
+    """The generated CRDs, installed once per session with server-side apply, and Established."""
+    for args in (
+        ["apply", "--server-side", "-f", str(ROOT / "crds")],
+        ["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"],
+    ):
+        subprocess.run([str(KUBECTL), f"--kubeconfig={controlplane.kubeconfig}", *args], check=True)
+    # Established is not yet served: wait until the new resources answer lists.
+    deadline = time.monotonic() + 60
+    with controlplane.client() as client:
+        for plural in ("mcppackages", "mcpservers"):
+            while client.get(f"/apis/mcp-operator.dev/v1alpha1/{plural}").status_code != 200:
+                assert time.monotonic() < deadline, f"{plural} not served 60s after the CRDs were applied"
+                time.sleep(0.1)
+    return Path(controlplane.kubeconfig)
+
+
+@pytest.fixture(params=["emulator", pytest.param("controlplane", marks=pytest.mark.controlplane)])
+async def cluster(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+    if request.param == "emulator":
+        emulator: Emulator = request.getfixturevalue("emulator")
+        client = Cluster(emulator.kubeconfig, NAMESPACE, emulator=emulator)
+    else:
+        kubeconfig = request.getfixturevalue("crds_installed")
+        namespace = request.getfixturevalue("k8s_namespace")
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        client = Cluster(kubeconfig, namespace)
     try:
         yield client
     finally:
@@ -22,9 +58,21 @@ async def cluster(emulator: Emulator) -> AsyncIterator[Cluster]:
 
 
 @pytest.fixture
+async def emulated(emulator: Emulator) -> AsyncIterator[Cluster]:
+    """The emulator alone: for objects a real API server's schema would reject before the operator."""
+    client = Cluster(emulator.kubeconfig, NAMESPACE, emulator=emulator)
+    try:
+        async with running_operator([]):
+            yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
 async def operator(cluster: Cluster) -> AsyncIterator[Cluster]:
-    # Cluster-wide: kmock 0.8 cannot parse the namespace list kopf reads to watch single namespaces.
-    async with running_operator([]):
+    # kmock 0.8 cannot parse the namespace list kopf reads to watch single namespaces, so the
+    # operator watches the emulator cluster-wide; on the real API server it watches the test's.
+    async with running_operator([] if cluster.emulator else [cluster.namespace]):
         yield cluster
 
 

@@ -10,8 +10,10 @@ pytestmark = pytest.mark.integration
 
 
 async def test_npm_latest_is_resolved_and_pinned(operator: Cluster, npm_registry) -> None:
-    published = npm_registry.publish_npm("it-latest", "1.2.0", bin={"it-latest": "index.js"})
-    await operator.create("mcppackages", package("latest", "npm", "it-latest", npm_registry.url))
+    published = npm_registry.publish_npm(operator.unique("it-latest"), "1.2.0", bin={"it-latest": "index.js"})
+    await operator.create(
+        "mcppackages", package("latest", "npm", operator.unique("it-latest"), npm_registry.url)
+    )
 
     obj = await operator.wait_for("mcppackages", "latest", ready)
     status = obj["status"]
@@ -26,7 +28,7 @@ async def test_npm_latest_is_resolved_and_pinned(operator: Cluster, npm_registry
     await wait_event(operator, "latest", "Resolved")
 
     # A newer release does not move the pin: pods never run "whatever npm says today".
-    npm_registry.publish_npm("it-latest", "1.3.0", bin={"it-latest": "index.js"})
+    npm_registry.publish_npm(operator.unique("it-latest"), "1.3.0", bin={"it-latest": "index.js"})
     await operator.patch("mcppackages", "latest", {"spec": {"updates": {"interval": "6h"}}})
     obj = await operator.wait_for(
         "mcppackages",
@@ -48,7 +50,7 @@ async def test_npm_latest_is_resolved_and_pinned(operator: Cluster, npm_registry
     [("2.0.1", "2.0.1"), ("~2.0.0", "2.0.3"), (">=1.0.0 <2.1.0", "2.0.3"), ("1.x", "1.9.0")],
 )
 async def test_npm_exact_and_ranges(operator: Cluster, npm_registry, spec: str, expected: str) -> None:
-    name = f"it-range-{abs(hash(spec)) % 10_000}"
+    name = operator.unique(f"it-range-{abs(hash(spec)) % 10_000}")
     for version in ("1.9.0", "2.0.1", "2.0.3", "2.1.0"):
         npm_registry.publish_npm(name, version, bin={name: "index.js"})
     await operator.create("mcppackages", package("ranged", "npm", name, npm_registry.url, spec))
@@ -59,8 +61,12 @@ async def test_npm_exact_and_ranges(operator: Cluster, npm_registry, spec: str, 
 
 
 async def test_scoped_npm_package(operator: Cluster, npm_registry) -> None:
-    published = npm_registry.publish_npm("@acme/it-scoped", "0.4.2", bin={"acme-scoped": "cli.js"})
-    await operator.create("mcppackages", package("scoped", "npm", "@acme/it-scoped", npm_registry.url))
+    published = npm_registry.publish_npm(
+        operator.unique("@acme/it-scoped"), "0.4.2", bin={"acme-scoped": "cli.js"}
+    )
+    await operator.create(
+        "mcppackages", package("scoped", "npm", operator.unique("@acme/it-scoped"), npm_registry.url)
+    )
     obj = await operator.wait_for("mcppackages", "scoped", ready)
     assert obj["status"]["resolvedVersion"] == "0.4.2"
     assert obj["status"]["integrity"] == published.integrity
@@ -84,8 +90,10 @@ async def test_pypi_name_normalisation_and_specifier(operator: Cluster, pypi_reg
 
 
 async def test_entrypoint_override_keeps_the_pin(operator: Cluster, npm_registry) -> None:
-    npm_registry.publish_npm("it-override", "3.0.0", bin={"it-override": "index.js"})
-    await operator.create("mcppackages", package("override", "npm", "it-override", npm_registry.url))
+    npm_registry.publish_npm(operator.unique("it-override"), "3.0.0", bin={"it-override": "index.js"})
+    await operator.create(
+        "mcppackages", package("override", "npm", operator.unique("it-override"), npm_registry.url)
+    )
     await operator.wait_for("mcppackages", "override", ready)
     await operator.patch(
         "mcppackages",
@@ -100,18 +108,22 @@ async def test_entrypoint_override_keeps_the_pin(operator: Cluster, npm_registry
 
 
 async def test_unknown_package_fails_with_advice(operator: Cluster, npm_registry) -> None:
-    await operator.create("mcppackages", package("ghost", "npm", "it-does-not-exist", npm_registry.url))
+    await operator.create(
+        "mcppackages", package("ghost", "npm", operator.unique("it-does-not-exist"), npm_registry.url)
+    )
     obj = await operator.wait_for("mcppackages", "ghost", reason_is("PackageNotFound"))
     assert obj["status"]["phase"] == "Failed"
-    assert "it-does-not-exist" in condition(obj)["message"]
+    assert operator.unique("it-does-not-exist") in condition(obj)["message"]
     assert "spec.source" in condition(obj)["message"]
     event = await wait_event(operator, "ghost", "PackageNotFound")
     assert event["type"] == "Warning"
 
 
 async def test_nonexistent_version_lists_what_exists(operator: Cluster, npm_registry) -> None:
-    npm_registry.publish_npm("it-versions", "1.0.0", bin={"it-versions": "index.js"})
-    await operator.create("mcppackages", package("nover", "npm", "it-versions", npm_registry.url, "9.9.9"))
+    npm_registry.publish_npm(operator.unique("it-versions"), "1.0.0", bin={"it-versions": "index.js"})
+    await operator.create(
+        "mcppackages", package("nover", "npm", operator.unique("it-versions"), npm_registry.url, "9.9.9")
+    )
     obj = await operator.wait_for("mcppackages", "nover", reason_is("VersionNotFound"))
     assert obj["status"]["phase"] == "Failed"
     assert "1.0.0" in condition(obj)["message"]
@@ -124,14 +136,16 @@ async def test_nonexistent_version_lists_what_exists(operator: Cluster, npm_regi
 
 
 async def test_unreachable_registry_retries_then_recovers(operator: Cluster, npm_registry) -> None:
-    npm_registry.publish_npm("it-outage", "1.0.0", bin={"it-outage": "index.js"})
+    npm_registry.publish_npm(operator.unique("it-outage"), "1.0.0", bin={"it-outage": "index.js"})
     with npm_registry.stopped():
-        await operator.create("mcppackages", package("outage", "npm", "it-outage", npm_registry.url))
+        await operator.create(
+            "mcppackages", package("outage", "npm", operator.unique("it-outage"), npm_registry.url)
+        )
         obj = await operator.wait_for("mcppackages", "outage", reason_is("RegistryUnavailable"), timeout=60)
         assert obj["status"]["phase"] == "Pending"
         assert "retrying" in obj["status"]["message"]
         await wait_event(operator, "outage", "RegistryUnavailable")
-    obj = await operator.wait_for("mcppackages", "outage", ready, timeout=60)
+    obj = await operator.wait_for("mcppackages", "outage", ready, timeout=90)
     assert obj["status"]["resolvedVersion"] == "1.0.0"
 
 
@@ -142,8 +156,9 @@ async def test_failing_registry_is_transient(operator: Cluster, failing_registry
     assert "503" in condition(obj)["message"] or "unavailable" in condition(obj)["message"].lower()
 
 
-async def test_invalid_spec_that_slipped_past_the_schema(operator: Cluster, npm_registry) -> None:
+async def test_invalid_spec_that_slipped_past_the_schema(emulated: Cluster, npm_registry) -> None:
     # kmock's emulator has no schema validation: this is what the operator does on its own.
+    operator = emulated
     await operator.create("mcppackages", package("bad", "npm", "Not A Name!", npm_registry.url))
     obj = await operator.wait_for("mcppackages", "bad", reason_is("InvalidSpec"))
     message = condition(obj)["message"]
@@ -154,7 +169,7 @@ async def test_invalid_spec_that_slipped_past_the_schema(operator: Cluster, npm_
 
 
 async def test_missing_registry_secret_is_reported(operator: Cluster, npm_registry) -> None:
-    spec = package("secretive", "npm", "it-secret", npm_registry.url)
+    spec = package("secretive", "npm", operator.unique("it-secret"), npm_registry.url)
     spec["spec"]["source"]["registryAuthSecret"] = "npm-creds"
     await operator.create("mcppackages", spec)
     obj = await operator.wait_for("mcppackages", "secretive", reason_is("SecretNotFound"))

@@ -24,8 +24,8 @@ async def _resolved_package(
 
 
 async def test_server_gets_deployment_service_and_status(operator: Cluster, npm_registry) -> None:
-    published = npm_registry.publish_npm("it-srv", "1.0.0", bin={"it-srv": "index.js"})
-    await _resolved_package(operator, npm_registry, "srv-pkg", "it-srv")
+    published = npm_registry.publish_npm(operator.unique("it-srv"), "1.0.0", bin={"it-srv": "index.js"})
+    await _resolved_package(operator, npm_registry, "srv-pkg", operator.unique("it-srv"))
     await operator.create("mcpservers", server("srv", "srv-pkg", args=["--verbose"]))
 
     dep = await operator.wait_for("deployments", "srv", lambda o: True, api_version=APPS)
@@ -47,7 +47,7 @@ async def test_server_gets_deployment_service_and_status(operator: Cluster, npm_
     assert await operator.get("networkpolicies", "srv", api_version="networking.k8s.io/v1") is None
 
     obj = await operator.wait_for("mcpservers", "srv", reason_is("RollingOut"))
-    assert obj["status"]["url"] == "http://srv.team-a.svc:8080/mcp"
+    assert obj["status"]["url"] == f"http://srv.{operator.namespace}.svc:8080/mcp"
     assert obj["status"]["phase"] == "Progressing"
 
     await act_as_kubelet(operator, "srv")
@@ -59,8 +59,8 @@ async def test_server_gets_deployment_service_and_status(operator: Cluster, npm_
 
 
 async def test_disable_scales_to_zero_and_back(operator: Cluster, npm_registry) -> None:
-    npm_registry.publish_npm("it-toggle", "1.0.0", bin={"it-toggle": "index.js"})
-    await _resolved_package(operator, npm_registry, "toggle-pkg", "it-toggle")
+    npm_registry.publish_npm(operator.unique("it-toggle"), "1.0.0", bin={"it-toggle": "index.js"})
+    await _resolved_package(operator, npm_registry, "toggle-pkg", operator.unique("it-toggle"))
     await operator.create("mcpservers", server("toggle", "toggle-pkg", replicas=2))
     await operator.wait_for("deployments", "toggle", lambda o: o["spec"]["replicas"] == 2, api_version=APPS)
 
@@ -82,8 +82,8 @@ async def test_disable_scales_to_zero_and_back(operator: Cluster, npm_registry) 
 
 async def test_version_change_rolls_the_deployment(operator: Cluster, npm_registry) -> None:
     for version in ("1.0.0", "2.0.0"):
-        npm_registry.publish_npm("it-roll", version, bin={"it-roll": "index.js"})
-    await _resolved_package(operator, npm_registry, "roll-pkg", "it-roll", "1.0.0")
+        npm_registry.publish_npm(operator.unique("it-roll"), version, bin={"it-roll": "index.js"})
+    await _resolved_package(operator, npm_registry, "roll-pkg", operator.unique("it-roll"), "1.0.0")
     await operator.create("mcpservers", server("roll", "roll-pkg"))
     dep = await operator.wait_for("deployments", "roll", lambda o: True, api_version=APPS)
     assert annotation(dep) == "1.0.0"
@@ -104,8 +104,8 @@ async def test_version_change_rolls_the_deployment(operator: Cluster, npm_regist
 
 
 async def test_egress_deny_renders_a_network_policy(operator: Cluster, npm_registry) -> None:
-    npm_registry.publish_npm("it-net", "1.0.0", bin={"it-net": "index.js"})
-    await _resolved_package(operator, npm_registry, "net-pkg", "it-net")
+    npm_registry.publish_npm(operator.unique("it-net"), "1.0.0", bin={"it-net": "index.js"})
+    await _resolved_package(operator, npm_registry, "net-pkg", operator.unique("it-net"))
     rules = [{"cidr": "10.20.0.0/16", "ports": [{"port": 443}]}]
     await operator.create(
         "mcpservers", server("net", "net-pkg", network={"egress": "deny", "egressAllow": rules})
@@ -121,17 +121,19 @@ async def test_egress_deny_renders_a_network_policy(operator: Cluster, npm_regis
     await operator.wait_gone("networkpolicies", "net", api_version="networking.k8s.io/v1")
 
 
-async def test_missing_package_then_created(operator: Cluster, npm_registry, emulator) -> None:
+async def test_missing_package_then_created(operator: Cluster, npm_registry) -> None:
     await operator.create("mcpservers", server("early", "later-pkg"))
     obj = await operator.wait_for("mcpservers", "early", reason_is("PackageNotFound"))
     assert obj["status"]["phase"] == "Pending"
     assert "later-pkg" in condition(obj)["message"]
     await wait_event(operator, "early", "PackageNotFound")
     # No hot loop: the operator does not keep retrying while nothing changes.
-    writes_before = _writes(emulator, "mcpservers", "early")
+    writes_before = _writes(operator.emulator, "mcpservers", "early") if operator.emulator else 0
 
-    npm_registry.publish_npm("it-later", "1.0.0", bin={"it-later": "index.js"})
-    await operator.create("mcppackages", package("later-pkg", "npm", "it-later", npm_registry.url))
+    npm_registry.publish_npm(operator.unique("it-later"), "1.0.0", bin={"it-later": "index.js"})
+    await operator.create(
+        "mcppackages", package("later-pkg", "npm", operator.unique("it-later"), npm_registry.url)
+    )
     await operator.wait_for("deployments", "early", lambda o: True, api_version=APPS)
     obj = await operator.wait_for("mcpservers", "early", reason_is("RollingOut"))
     assert obj["status"]["url"].endswith("/mcp")
@@ -139,14 +141,18 @@ async def test_missing_package_then_created(operator: Cluster, npm_registry, emu
 
 
 async def test_unresolvable_package_keeps_server_pending(operator: Cluster, npm_registry) -> None:
-    await operator.create("mcppackages", package("nowhere", "npm", "it-not-published", npm_registry.url))
+    await operator.create(
+        "mcppackages", package("nowhere", "npm", operator.unique("it-not-published"), npm_registry.url)
+    )
     await operator.create("mcpservers", server("waiting", "nowhere"))
     obj = await operator.wait_for("mcpservers", "waiting", reason_is("PackageNotReady"))
     assert "nowhere" in condition(obj)["message"]
     assert await operator.get("deployments", "waiting", api_version=APPS) is None
 
 
-async def test_invalid_server_spec_is_reported(operator: Cluster, npm_registry) -> None:
+async def test_invalid_server_spec_is_reported(emulated: Cluster) -> None:
+    # The real API server's schema rejects this (see test_api_server.py); the operator checks again.
+    operator = emulated
     await operator.create("mcpservers", server("broken", "some-pkg", replicas=-1, transport="carrier-pigeon"))
     obj = await operator.wait_for("mcpservers", "broken", reason_is("InvalidSpec"))
     message = condition(obj)["message"]
@@ -157,8 +163,8 @@ async def test_invalid_server_spec_is_reported(operator: Cluster, npm_registry) 
 
 
 async def test_deleted_deployment_is_recreated(operator: Cluster, npm_registry) -> None:
-    npm_registry.publish_npm("it-heal", "1.0.0", bin={"it-heal": "index.js"})
-    await _resolved_package(operator, npm_registry, "heal-pkg", "it-heal")
+    npm_registry.publish_npm(operator.unique("it-heal"), "1.0.0", bin={"it-heal": "index.js"})
+    await _resolved_package(operator, npm_registry, "heal-pkg", operator.unique("it-heal"))
     await operator.create("mcpservers", server("heal", "heal-pkg"))
     first = await operator.wait_for("deployments", "heal", lambda o: True, api_version=APPS)
     await operator.delete("deployments", "heal", api_version=APPS)
@@ -168,27 +174,40 @@ async def test_deleted_deployment_is_recreated(operator: Cluster, npm_registry) 
     assert annotation(second) == "1.0.0"
 
 
-async def test_rollout_deadline_exceeded_fails_the_server(operator: Cluster, npm_registry) -> None:
-    npm_registry.publish_npm("it-stuck", "1.0.0", bin={"it-stuck": "index.js"})
-    await _resolved_package(operator, npm_registry, "stuck-pkg", "it-stuck")
+@pytest.fixture
+def short_progress_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_OPERATOR_PROGRESS_DEADLINE", "2")
+
+
+async def test_rollout_deadline_exceeded_fails_the_server(
+    short_progress_deadline: None, operator: Cluster, npm_registry
+) -> None:
+    npm_registry.publish_npm(operator.unique("it-stuck"), "1.0.0", bin={"it-stuck": "index.js"})
+    await _resolved_package(operator, npm_registry, "stuck-pkg", operator.unique("it-stuck"))
     await operator.create("mcpservers", server("stuck", "stuck-pkg"))
-    await operator.wait_for("deployments", "stuck", lambda o: True, api_version=APPS)
-    status = {
-        "observedGeneration": 1,
-        "replicas": 1,
-        "updatedReplicas": 1,
-        "readyReplicas": 0,
-        "conditions": [
-            {
-                "type": "Progressing",
-                "status": "False",
-                "reason": "ProgressDeadlineExceeded",
-                "message": 'ReplicaSet "stuck-1" has timed out progressing.',
-            }
-        ],
-    }
-    await operator.patch("deployments", "stuck", {"status": status}, api_version=APPS, subresource="status")
-    obj = await operator.wait_for("mcpservers", "stuck", reason_is("ProgressDeadlineExceeded"))
+    dep = await operator.wait_for("deployments", "stuck", lambda o: True, api_version=APPS)
+    assert dep["spec"]["progressDeadlineSeconds"] == 2
+    if operator.emulator is not None:
+        # No deployment controller here: report what it reports when pods never become ready.
+        status = {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 0,
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": 'ReplicaSet "stuck-1" has timed out progressing.',
+                }
+            ],
+        }
+        await operator.patch(
+            "deployments", "stuck", {"status": status}, api_version=APPS, subresource="status"
+        )
+    # On the real API server the pods never become ready (no kubelet): the controller says so.
+    obj = await operator.wait_for("mcpservers", "stuck", reason_is("ProgressDeadlineExceeded"), timeout=60)
     assert obj["status"]["phase"] == "Failed"
     assert "1.0.0" in condition(obj)["message"]
 
