@@ -17,7 +17,7 @@ help:
 	@echo "make test      set everything up, run lint, type checks and the whole test suite"
 	@echo "make demo      run the operator against a local Kubernetes API and the example servers"
 	@echo "make lint      ruff, import-linter, mypy --strict"
-	@echo "make crds      regenerate crds/ and the chart's CRDs from the pydantic models"
+	@echo "make crds      regenerate crds/ and docs/reference/fields.md from the pydantic models"
 	@echo "make bench     run the benchmarks in bench/"
 	@echo "make controlplane  build and start the local Kubernetes control plane"
 

@@ -70,6 +70,15 @@ def _wrap(exc: httpx2.HTTPError, what: str) -> KubeError:
     return KubeError(f"{what}: {message}", status=_code(exc))
 
 
+def _metadata(stored: Any) -> dict[str, Any]:
+    meta = getattr(stored, "metadata", None)
+    return {
+        "generation": getattr(meta, "generation", None),
+        "resourceVersion": getattr(meta, "resourceVersion", None),
+        "uid": getattr(meta, "uid", None),
+    }
+
+
 class Kube:
     """A thin async client over lightkube, shared by all handlers of one operator process."""
 
@@ -84,31 +93,35 @@ class Kube:
     async def close(self) -> None:
         await self._client.close()
 
-    async def apply(self, obj: dict[str, Any]) -> None:
-        """Server-side apply; create when the API (or an emulator) answers 404 to apply."""
+    async def apply(self, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
+        """Server-side apply; returns the object's metadata as stored.
+
+        Without force, fields another manager owns make the API answer 409. An API that answers
+        404 to apply (kmock's emulator) gets a create instead.
+        """
         res = _resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         what = f"apply {obj['kind']} {meta['namespace']}/{meta['name']}"
         try:
-            await self._client.patch(
+            stored = await self._client.patch(
                 res,
                 meta["name"],
                 obj,
                 namespace=meta["namespace"],
                 patch_type=PatchType.APPLY,
                 field_manager=FIELD_MANAGER,
-                force=True,
+                force=force,
             )
         except httpx2.HTTPError as exc:
             if _code(exc) == 404:
-                await self._create(res, obj, what)
-                return
+                return await self._create(res, obj, what)
             raise _wrap(exc, what) from exc
+        return _metadata(stored)
 
-    async def _create(self, res: type[NamespacedResource], obj: dict[str, Any], what: str) -> None:
+    async def _create(self, res: type[NamespacedResource], obj: dict[str, Any], what: str) -> dict[str, Any]:
         try:
             model: Any = res.from_dict(obj) if hasattr(res, "from_dict") else codecs.from_dict(obj)
-            await self._client.create(model)
+            return _metadata(await self._client.create(model))
         except httpx2.HTTPError as exc:
             raise _wrap(exc, what) from exc
 

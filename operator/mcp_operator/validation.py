@@ -42,13 +42,14 @@ _PEP440_SUFFIX = (
     r"(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?"
     r"(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?"
     r"(?:[-_.]?dev[-_.]?[0-9]*)?"
-    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?"
 )
-_PEP440_VERSION = rf"v?{_PEP440_RELEASE}{_PEP440_SUFFIX}"
+_PEP440_LOCAL = r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?"
+_PEP440_PUBLIC = rf"v?{_PEP440_RELEASE}{_PEP440_SUFFIX}"
+_PEP440_VERSION = rf"{_PEP440_PUBLIC}{_PEP440_LOCAL}"
 _PEP440_CLAUSE = (
     rf"\s*(?:(?:==|!=)\s*(?:{_PEP440_VERSION}|v?{_PEP440_RELEASE}\.\*)"  # == and != may end in .*
     rf"|~=\s*v?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)+{_PEP440_SUFFIX}"  # ~= needs two release parts
-    rf"|(?:<=|>=|<|>)\s*{_PEP440_VERSION}"
+    rf"|(?:<=|>=|<|>)\s*{_PEP440_PUBLIC}"  # a local label only after == and !=
     r"|===\s*[A-Za-z0-9._+!-]+)\s*"
 )
 # An exact PEP 440 version or a specifier set like '>=1.2,<2' (case-insensitive; 'latest' apart).

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-
 from tests.fixtures.cluster import Cluster, running_operator
 from tests.fixtures.emulator import Emulator
 

@@ -220,3 +220,23 @@ def _writes(emulator: Any, plural: str, name: str) -> int:
         if request.method == "PATCH" and f"/{plural}/{name}" in path:
             count += 1
     return count
+
+
+async def test_a_changed_source_keeps_servers_on_the_pin_until_it_resolves(
+    operator: Cluster, npm_registry
+) -> None:
+    published = npm_registry.publish_npm(operator.unique("it-keep"), "1.0.0", bin={"it-keep": "index.js"})
+    await _resolved_package(operator, npm_registry, "keep-pkg", operator.unique("it-keep"))
+    await operator.create("mcpservers", server("keep", "keep-pkg"))
+    await operator.wait_for("deployments", "keep", lambda o: True, api_version=APPS)
+
+    # Point the package at something that does not exist: resolution fails, nothing is lost.
+    await operator.patch(
+        "mcppackages", "keep-pkg", {"spec": {"source": {"package": operator.unique("it-gone")}}}
+    )
+    await operator.wait_for("mcppackages", "keep-pkg", reason_is("PackageNotFound"))
+    dep = await operator.get("deployments", "keep", api_version=APPS)
+    assert dep is not None
+    install = dep["spec"]["template"]["spec"]["initContainers"][0]["command"]
+    assert install[install.index("--package") + 1] == operator.unique("it-keep")
+    assert install[install.index("--integrity") + 1] == published.integrity

@@ -355,3 +355,38 @@ def test_runtime_fingerprint_changes_with_the_spec_and_is_order_independent() ->
     )
     assert ps.runtime_fingerprint({"a": 1}, STATUS) != ps.runtime_fingerprint({"a": 2}, STATUS)
     assert ps.runtime_fingerprint({}, {}) == ps.runtime_fingerprint({}, {"lastChecked": T0})
+
+
+def test_pinned_spec_is_the_spec_while_the_pin_matches_it() -> None:
+    from mcp_operator.models import MCPPackageSpec, MCPPackageStatus
+    from mcp_operator.render.package_status import pinned_spec, source_key
+
+    spec = MCPPackageSpec.model_validate({"source": {"type": "npm", "package": "a", "version": "^1"}})
+    status = MCPPackageStatus(resolved_version="1.2.0", resolved_spec=source_key(spec.source))
+    assert pinned_spec(spec, status) is spec
+    assert pinned_spec(spec, MCPPackageStatus()) is spec  # nothing pinned yet
+
+
+def test_pinned_spec_keeps_the_old_source_while_a_new_one_resolves() -> None:
+    from mcp_operator.models import MCPPackageSpec, MCPPackageStatus
+    from mcp_operator.render.package_status import pinned_spec, source_key
+
+    old = MCPPackageSpec.model_validate(
+        {"source": {"type": "npm", "package": "a", "version": "1.0.0", "registry": "https://r.example/"}}
+    )
+    new = MCPPackageSpec.model_validate(
+        {
+            "source": {"type": "npm", "package": "b", "version": "2.0.0", "registryAuthSecret": "creds"},
+            "install": {"allowScripts": True},
+        }
+    )
+    status = MCPPackageStatus(resolved_version="1.0.0", resolved_spec=source_key(old.source))
+    pinned = pinned_spec(new, status)
+    assert (pinned.source.package, pinned.source.version, pinned.source.registry) == (
+        "a",
+        "1.0.0",
+        "https://r.example/",
+    )
+    # What is not part of the pin follows the current spec.
+    assert pinned.source.registry_auth_secret == "creds"
+    assert pinned.install.allow_scripts is True

@@ -453,13 +453,21 @@ def test_oci_ignores_a_detected_command() -> None:
     assert "args" not in container
 
 
-def test_oci_container_is_like_the_others_but_image_and_command() -> None:
+def test_oci_container_runs_the_image_as_built() -> None:
+    """An image keeps its own PATH, HOME and files: only /tmp is mounted, no runtime env is set."""
     oci = server_container(render(oci_input()))
     npm = server_container(render(make_input(server={"transport": "streamable-http"})))
     assert oci["image"] != npm["image"]
-    assert {k: v for k, v in oci.items() if k != "image"} == {
-        k: v for k, v in npm.items() if k not in {"image", "command"}
-    }
+    assert oci["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert "env" not in oci
+    assert {"PATH", "HOME"} <= {e["name"] for e in npm["env"]}
+    same = {"ports", "securityContext", "readinessProbe", "livenessProbe", "startupProbe", "imagePullPolicy"}
+    assert {k: oci[k] for k in same} == {k: npm[k] for k in same}
+
+
+def test_oci_image_is_the_resolved_reference_from_status() -> None:
+    inp = oci_input(status={"artifactUrl": "registry.example:5000/acme/srv@sha256:" + "b" * 64})
+    assert server_container(render(inp))["image"] == "registry.example:5000/acme/srv@sha256:" + "b" * 64
 
 
 # ---------------------------------------------------------------------------------------------

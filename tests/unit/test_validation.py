@@ -627,11 +627,7 @@ def test_pep440_crd_rule_agrees_with_check(spec: str) -> None:
     assert code == crd, f"{spec!r}: check says {code}, the CRD rule says {crd}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PEP440_SPEC allows a local version label (+local) after ~=, <, <=, > and >=; PEP 440 "
-    "and packaging allow it only after == and !=, so the CRD accepts what check_pypi_version rejects",
-)
+# PEP 440 allows a local version label (+local) only after == and !=: both sides reject the rest.
 @pytest.mark.parametrize("spec", [">=1.0+local", "~=1.0+l", "<2+x", ">1, <=2+ubuntu.1"])
 def test_pep440_local_label_after_an_ordered_comparison(spec: str) -> None:
     assert not code_accepts_pypi_version(spec)

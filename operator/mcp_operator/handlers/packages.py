@@ -89,14 +89,16 @@ async def resolve_package(
         raise kopf.TemporaryError(str(exc), delay=state.backoff(retry, base=15)) from exc
     except RegistryError as exc:
         message = str(exc)
+        # Credentials live in a Secret the user may fix without touching this spec: keep trying.
+        auth_fixable = exc.reason == "RegistryAuthFailed" and bool(parsed.source.registry_auth_secret)
+        transient = exc.transient or auth_fixable
         patch.status.update(
-            package_status.failed(
-                old, generation, reason=exc.reason, message=message, transient=exc.transient
-            )
+            package_status.failed(old, generation, reason=exc.reason, message=message, transient=transient)
         )
         kopf.warn(body, reason=exc.reason, message=message)
-        if exc.transient:
-            raise kopf.TemporaryError(message, delay=state.backoff(retry)) from exc
+        if transient:
+            delay = state.backoff(retry, base=60 if auth_fixable else 5)
+            raise kopf.TemporaryError(message, delay=delay) from exc
         raise kopf.PermanentError(message) from exc
 
     patch.status.update(

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from mcp_operator.handlers import state
 from mcp_operator.handlers.errors import describe_validation
 from mcp_operator.k8s import KubeError
 from mcp_operator.models import (
+    API_VERSION,
     GROUP,
     VERSION,
     MCPPackageSpec,
@@ -32,7 +33,7 @@ from mcp_operator.render import deployment as render_deployment
 from mcp_operator.render import network as render_network
 from mcp_operator.render.inputs import ObjectRef, ServerInput
 from mcp_operator.render.labels import MANAGED_BY
-from mcp_operator.render.package_status import runtime_fingerprint
+from mcp_operator.render.package_status import pinned_spec, runtime_fingerprint
 from mcp_operator.render.status import conditions_dump, server_status, set_condition
 
 PLURAL = "mcpservers"
@@ -91,7 +92,7 @@ def deployment_index(
 
 
 class Outcome:
-    """What a reconcile found: an error status to report, or the URL of a server that was applied."""
+    """What a reconcile found: an error status to report (and warn about), or nothing (applied)."""
 
     def __init__(
         self, error: dict[str, Any] | None = None, warning: str | None = None, url: str = ""
@@ -144,6 +145,7 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> Outcome:
         message = f"MCPPackage {spec.package!r} has an invalid spec: see its status and fix it"
         return _failure(old, generation, ServerPhase.PENDING, "PackageInvalid", message)
     pkg_status = MCPPackageStatus.model_validate(package.get("status") or {})
+    package_spec = pinned_spec(package_spec, pkg_status)
     inp = ServerInput(
         server=ObjectRef("MCPServer", name, namespace, meta.get("uid", ""), generation or 0),
         spec=spec,
@@ -167,13 +169,45 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> Outcome:
         manifests.append(policy)
 
     digest = hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()
-    if ctx.applied.get((namespace, name)) != digest:
+    key = (namespace, name)
+    if ctx.applied.get(key) != digest:
+        if key not in ctx.applied:  # first apply in this process: are these names ours?
+            try:
+                for manifest in manifests:
+                    await check_owner(manifest, inp.server.uid)
+            except NameConflict as exc:
+                return _failure(old, generation, ServerPhase.FAILED, "NameConflict", str(exc))
         for manifest in manifests:
-            await ctx.kube.apply(manifest)
+            stored = await ctx.kube.apply(manifest, force=True)
+            if manifest["kind"] == "Deployment":
+                ctx.generations[key] = stored.get("generation")
         if policy is None:
             await ctx.kube.delete("networking.k8s.io/v1", "NetworkPolicy", namespace, name)
-        ctx.applied[(namespace, name)] = digest
-    return Outcome(url=render_network.url(inp, ctx.settings))
+        ctx.applied[key] = digest
+    return Outcome()
+
+
+class NameConflict(Exception):
+    """An object with the child's name exists and belongs to someone else."""
+
+
+async def check_owner(manifest: dict[str, Any], owner_uid: str) -> None:
+    """A child that already exists must be controlled by this MCPServer.
+
+    Server-side apply (with force, so the MCPServer's spec wins over anyone's edits) would
+    otherwise merge into an unrelated object that happens to have the same name: map and list
+    entries from both sides merge without any conflict.
+    """
+    meta = manifest["metadata"]
+    live = await state.get().kube.get(
+        manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]
+    )
+    owners = (live or {}).get("metadata", {}).get("ownerReferences") or []
+    if live is not None and not any(o.get("uid") == owner_uid and o.get("controller") for o in owners):
+        raise NameConflict(
+            f"a {manifest['kind']} named {meta['name']!r} already exists in {meta['namespace']!r} and "
+            "is not owned by this MCPServer: rename the MCPServer, or delete that object"
+        )
 
 
 async def publish(server: Mapping[str, Any], idx: Indexes, outcome: Outcome | None) -> None:
@@ -187,6 +221,14 @@ async def publish(server: Mapping[str, Any], idx: Indexes, outcome: Outcome | No
     ctx = state.get()
     async with ctx.status_lock(key):
         previous = ctx.written.get(key) or dict(server.get("status") or {})
+        # A problem found by a reconcile stands until a reconcile succeeds: Deployment events
+        # alone (outcome None) must not paper over it with a rollout status.
+        if outcome is None:
+            outcome = ctx.failures.get(key)
+        elif outcome.error is not None:
+            ctx.failures[key] = outcome
+        else:
+            ctx.failures.pop(key, None)
         if outcome is not None and outcome.error is not None:
             status = outcome.error
         else:
@@ -194,9 +236,7 @@ async def publish(server: Mapping[str, Any], idx: Indexes, outcome: Outcome | No
             old = MCPServerStatus.model_validate(previous)
             dep = _first(idx.deployments, key)
             status = server_status(spec, meta.get("generation"), dep, old.version, old.conditions)
-            url = outcome.url if outcome is not None else previous.get("url")
-            if url:
-                status["url"] = url
+            status["url"] = render_network.server_url(key[1], key[0], spec, ctx.settings)
         if ctx.written.get(key) == status:
             return  # nothing new to say
         await ctx.kube.patch_status("MCPServer", key[0], key[1], status)
@@ -218,8 +258,15 @@ async def server_changed(body: kopf.Body, retry: int, **kwargs: Any) -> None:
     except KubeError as exc:
         kopf.warn(body, reason="ApplyFailed", message=str(exc))
         raise kopf.TemporaryError(str(exc), delay=state.backoff(retry)) from exc
+    _warn(body, outcome)
+
+
+def _warn(server: Mapping[str, Any], outcome: Outcome) -> None:
+    """A warning Event for a problem the user can fix, from whichever trigger found it."""
     if outcome.warning and outcome.error:
-        kopf.warn(body, reason=outcome.error["conditions"][-1]["reason"], message=outcome.warning)
+        reason = next(c["reason"] for c in outcome.error["conditions"] if c["type"] == "Ready")
+        body = {"apiVersion": API_VERSION, "kind": "MCPServer", **server}
+        kopf.warn(cast(kopf.Body, body), reason=reason, message=outcome.warning)
 
 
 @kopf.on.event(GROUP, VERSION, "mcppackages")
@@ -239,10 +286,12 @@ async def package_event(
         if server is None or ctx.applied.get(memo) == fingerprint:
             continue
         try:
-            await publish(server, idx, await reconcile(server, idx))
+            outcome = await reconcile(server, idx)
+            await publish(server, idx, outcome)
         except KubeError as exc:
             logger.warning("could not update MCPServer %s/%s: %s", namespace, server_name, exc)
             continue
+        _warn(server, outcome)
         ctx.applied[memo] = fingerprint
 
 
@@ -258,7 +307,12 @@ async def deployment_event(
     ctx = state.get()
     try:
         outcome: Outcome | None = None
-        if event.get("type") == "DELETED":
+        live_generation = (event.get("object") or {}).get("metadata", {}).get("generation")
+        drifted = (namespace, name) in ctx.generations and live_generation != ctx.generations[
+            (namespace, name)
+        ]
+        if event.get("type") == "DELETED" or drifted:
+            # Deleted, or its spec changed by someone else: render and apply it again.
             ctx.applied.pop((namespace, name), None)
             outcome = await reconcile(server, idx)
         await publish(server, idx, outcome)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -20,6 +21,10 @@ class State:
     settings: Settings
     # (namespace, server) -> hash of the manifests last applied; skips no-op applies.
     applied: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (namespace, server) -> generation of its Deployment after our last apply (drift detection).
+    generations: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    # (namespace, server) -> the error outcome of the last reconcile, while it stands.
+    failures: dict[tuple[str, str], Any] = field(default_factory=dict)
     # (namespace, server) -> the status last written, and a lock that serialises writing it.
     written: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
     status_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
@@ -28,7 +33,7 @@ class State:
         return self.status_locks.setdefault(key, asyncio.Lock())
 
     def forget(self, key: tuple[str, str]) -> None:
-        for memo in (self.applied, self.written, self.status_locks):
+        for memo in (self.applied, self.generations, self.failures, self.written, self.status_locks):
             memo.pop(key, None)
 
 

@@ -177,9 +177,15 @@ def server_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
 
 
 def _image_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
-    """An image runs as built: its ENTRYPOINT stays; an override replaces it, server args go to args."""
+    """An image runs as built: its ENTRYPOINT, PATH and HOME stay; only /tmp is made writable.
+
+    The image is the resolved digest reference from status (artifactUrl: registry/repo@sha256:...).
+    An entrypoint override replaces ENTRYPOINT; server args become the container's args.
+    """
     source, override = inp.package_spec.source, inp.package_spec.entrypoint
-    container = _base_container(inp, f"{source.package}@{inp.package_status.integrity}", settings)
+    status = inp.package_status
+    image = status.artifact_url or f"{source.package}@{status.integrity}"
+    container = _base_container(inp, image, settings, runtime=False)
     if override and override.command:
         container["command"] = list(override.command)
         container["args"] = [*override.args, *inp.spec.args]
@@ -188,23 +194,29 @@ def _image_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
     return container
 
 
-def _base_container(inp: ServerInput, image: str, settings: Settings) -> dict[str, Any]:
+def _base_container(inp: ServerInput, image: str, settings: Settings, runtime: bool = True) -> dict[str, Any]:
     spec = inp.spec
+    base_env = (
+        [
+            {"name": "HOME", "value": HOME_DIR},
+            {"name": "TMPDIR", "value": "/tmp"},
+            {"name": "PATH", "value": SEARCH_PATH},
+        ]
+        if runtime
+        else []
+    )
     container: dict[str, Any] = {
         "name": "server",
         "image": image,
         "imagePullPolicy": settings.image_pull_policy,
         "ports": [{"name": "mcp", "containerPort": spec.port, "protocol": "TCP"}],
-        "env": [
-            {"name": "HOME", "value": HOME_DIR},
-            {"name": "TMPDIR", "value": "/tmp"},
-            {"name": "PATH", "value": SEARCH_PATH},
-            *_env(spec.env),
-        ],
+        "env": [*base_env, *_env(spec.env)],
         "securityContext": container_security_context(),
-        "volumeMounts": _mounts(),
+        "volumeMounts": _mounts() if runtime else [{"name": "tmp", "mountPath": "/tmp"}],
         **_probes(spec.transport, BRIDGE_PATH),
     }
+    if not container["env"]:
+        del container["env"]
     if spec.env_from:
         container["envFrom"] = _env_from(spec.env_from)
     if spec.resources is not None:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_operator.models import EgressMode, Transport
+from mcp_operator.models import EgressMode, MCPServerSpec, Transport
 from mcp_operator.render.inputs import ServerInput, Settings
 from mcp_operator.render.labels import selector, server_labels
 
 
 def url(inp: ServerInput, settings: Settings) -> str:
-    path = "/sse" if inp.spec.transport == Transport.SSE else "/mcp"
-    host = f"{inp.server.name}.{inp.server.namespace}.{settings.service_suffix}"
-    return f"http://{host}:{inp.spec.port}{path}"
+    return server_url(inp.server.name, inp.server.namespace, inp.spec, settings)
+
+
+def server_url(name: str, namespace: str, spec: MCPServerSpec, settings: Settings) -> str:
+    """The in-cluster endpoint clients use, like http://NAME.NS.svc:8080/mcp."""
+    path = "/sse" if spec.transport == Transport.SSE else "/mcp"
+    return f"http://{name}.{namespace}.{settings.service_suffix}:{spec.port}{path}"
 
 
 def _metadata(inp: ServerInput, settings: Settings) -> dict[str, Any]:

@@ -23,6 +23,26 @@ def source_key(source: Source) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 
+def pinned_spec(spec: MCPPackageSpec, status: MCPPackageStatus) -> MCPPackageSpec:
+    """The spec as it was when the pin in status was made.
+
+    While a changed source is being resolved (or fails to resolve), servers keep running the
+    pinned package from its pinned source: the new source must never be paired with the old
+    version and integrity.
+    """
+    if not status.resolved_spec or status.resolved_spec == source_key(spec.source):
+        return spec
+    pinned = json.loads(status.resolved_spec)
+    source = Source(
+        type=pinned["type"],
+        package=pinned["package"],
+        version=pinned["version"],
+        registry=pinned.get("registry") or None,
+        registry_auth_secret=spec.source.registry_auth_secret,
+    )
+    return spec.model_copy(update={"source": source})
+
+
 def entrypoint_of(spec: MCPPackageSpec, detected: Sequence[str]) -> Entrypoint:
     """The spec's override when it names a command, else what the registry metadata declares."""
     if spec.entrypoint and spec.entrypoint.command:
