@@ -124,6 +124,10 @@ def wait_resolved(kubeconfig: Path, timeout: float) -> list[dict[str, Any]]:
         time.sleep(0.5)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -143,7 +147,9 @@ def main() -> int:
             kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
         say("starting the operator")
         scope = ["-n", NAMESPACE] if real else ["-A"]
-        operator_bin = shutil.which("mcp-operator") or str(Path(sys.executable).parent / "mcp-operator")
+        candidates = [Path(sys.prefix) / "bin" / "mcp-operator", ROOT / ".venv" / "bin" / "mcp-operator"]
+        found = [p for p in candidates if p.exists()]
+        operator_bin = str(found[0]) if found else shutil.which("mcp-operator") or "mcp-operator"
         log = (RUN_DIR / "operator.log").open("w")
         operator = subprocess.Popen([operator_bin, "run", *scope], env=env, stdout=log, stderr=log)
         try:
@@ -180,7 +186,9 @@ def main() -> int:
             )
             if not args.once and sys.stdin.isatty():
                 say("running; press Ctrl-C to stop")
-                signal.sigwait({signal.SIGINT, signal.SIGTERM})
+                signal.signal(signal.SIGTERM, _interrupt)
+                while True:
+                    time.sleep(3600)
         except KeyboardInterrupt:
             pass
         finally:
