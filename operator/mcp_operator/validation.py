@@ -77,24 +77,30 @@ class InputError(ValueError):
     """Bad input from a user. The message says what is wrong and what to write instead."""
 
 
+def _require(pattern: re.Pattern[str], value: str, message: str) -> str:
+    if not pattern.fullmatch(value):
+        raise InputError(message)
+    return value
+
+
 def check_npm_name(name: str) -> str:
     if len(name) > NPM_NAME_MAX:
         raise InputError(f"npm package name is {len(name)} characters long; npm allows at most 214")
-    if not _npm_name.fullmatch(name):
-        raise InputError(
-            f"{name!r} is not a valid npm package name: use lower-case letters, digits and - . _ ~, "
-            "optionally with a scope, like 'left-pad' or '@scope/name'"
-        )
-    return name
+    return _require(
+        _npm_name,
+        name,
+        f"{name!r} is not a valid npm package name: use lower-case letters, digits and - . _ ~, "
+        "optionally with a scope, like 'left-pad' or '@scope/name'",
+    )
 
 
 def check_pypi_name(name: str) -> str:
-    if not _pypi_name.fullmatch(name):
-        raise InputError(
-            f"{name!r} is not a valid PyPI project name: use letters, digits and . _ -, "
-            "starting and ending with a letter or digit, like 'mcp-server-time'"
-        )
-    return name
+    return _require(
+        _pypi_name,
+        name,
+        f"{name!r} is not a valid PyPI project name: use letters, digits and . _ -, "
+        "starting and ending with a letter or digit, like 'mcp-server-time'",
+    )
 
 
 def check_oci_repository(name: str) -> str:
@@ -153,21 +159,21 @@ def check_pypi_version(spec: str) -> str:
 
 
 def check_oci_tag(tag: str) -> str:
-    if not _oci_tag.fullmatch(tag):
-        raise InputError(
-            f"{tag!r} is not a valid image tag: use letters, digits, _ . - (at most 128, not starting "
-            "with . or -), like '1.2.3' or 'latest'"
-        )
-    return tag
+    return _require(
+        _oci_tag,
+        tag,
+        f"{tag!r} is not a valid image tag: use letters, digits, _ . - (at most 128, not starting "
+        "with . or -), like '1.2.3' or 'latest'",
+    )
 
 
 def check_version_chars(spec: str) -> str:
-    if not _version_chars.fullmatch(spec):
-        raise InputError(
-            f"{spec!r} is not a version: write 'latest', an exact version, or a range "
-            "(at most 128 characters of letters, digits and . + ^ ~ < > = | * ! , _ -)"
-        )
-    return spec
+    return _require(
+        _version_chars,
+        spec,
+        f"{spec!r} is not a version: write 'latest', an exact version, or a range "
+        "(at most 128 characters of letters, digits and . + ^ ~ < > = | * ! , _ -)",
+    )
 
 
 def parse_duration(text: str) -> int:
