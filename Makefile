@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+LINT_PATHS := $(wildcard operator tests bench tools)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(CURDIR)/.cache/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export npm_config_update_notifier := false
@@ -37,8 +38,8 @@ node_modules/.stamp: package.json package-lock.json
 deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl
 
 lint: $(VENV)/.stamp
-	$(BIN)/ruff check operator tests bench tools
-	$(BIN)/ruff format --check operator tests bench tools
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
