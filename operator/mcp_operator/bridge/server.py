@@ -1,0 +1,87 @@
+"""Running the app: bind, serve until stopped, then drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from mcp_operator.bridge.app import BRIDGE, Bridge, create_app
+from mcp_operator.bridge.config import BridgeConfig
+
+log = logging.getLogger("mcp_operator.bridge")
+
+
+class BridgeServer:
+    """One bridge listening on a socket. `port=0` picks a free port (see `url`)."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.app = create_app(config)
+        self.runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        self.port = config.port
+        self._stopped = False
+
+    @property
+    def bridge(self) -> Bridge:
+        return self.app[BRIDGE]
+
+    @property
+    def url(self) -> str:
+        host = self.config.host if self.config.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.config.host, self.config.port)
+        await site.start()
+        server: Any = site._server
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        log.info(
+            "bridge listening on %s%s (%s mode), serving: %s",
+            self.url,
+            self.config.path,
+            self.config.session_mode,
+            " ".join(self.config.command),
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain (refuse new sessions, let in-flight requests finish), stop children, close."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.bridge.registry.drain(self.config.drain_grace if grace is None else grace)
+        await self.runner.cleanup()
+
+    async def __aenter__(self) -> BridgeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (or `stop` is set), then drain within `config.drain_grace`."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+    try:
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+    except (RuntimeError, ValueError):  # not the main thread: the embedder stops us through `stop`
+        signals = ()
+    server = BridgeServer(config)
+    try:
+        await server.start()
+        await stop.wait()
+        log.info("stopping: draining for up to %.1fs", config.drain_grace)
+    finally:
+        await server.stop()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    log.info("bridge stopped")
