@@ -56,6 +56,7 @@ class Indexes:
         self.servers: kopf.Index[Key, dict[str, Any]] = kwargs["server_index"]
         self.by_package: kopf.Index[Key, str] = kwargs["servers_by_package"]
         self.deployments: kopf.Index[Key, dict[str, Any]] = kwargs["deployment_index"]
+        self.policies: kopf.Index[Key, bool] = kwargs["policy_index"]
 
 
 def _first(index: kopf.Index[Key, dict[str, Any]], key: Key) -> dict[str, Any] | None:
@@ -66,14 +67,34 @@ def _first(index: kopf.Index[Key, dict[str, Any]], key: Key) -> dict[str, Any] |
 # ------------------------------------------------------------------------------------ indexes
 
 
+def slim(body: Mapping[str, Any], *paths: tuple[str, ...]) -> dict[str, Any]:
+    """A detached copy of just what the handlers read: indexes hold one per object, so no
+    managedFields, annotations or anything else a thousand objects would pay memory for."""
+    meta = body.get("metadata", {})
+    result: dict[str, Any] = {
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "generation") if k in meta}
+    }
+    for path in paths:
+        source: Any = body
+        for part in path:
+            source = source.get(part) if isinstance(source, Mapping) else None
+        if source is None:
+            continue
+        target = result
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = json.loads(json.dumps(source, default=dict))
+    return result
+
+
 @kopf.index(GROUP, VERSION, "mcppackages")
 def package_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", name): plain(body)}
+    return {(namespace or "", name): slim(body, ("spec",), ("status",))}
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
 def server_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", name): plain(body)}
+    return {(namespace or "", name): slim(body, ("spec",), ("status",))}
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -85,7 +106,17 @@ def servers_by_package(namespace: str | None, name: str, spec: kopf.Spec, **_: A
 def deployment_index(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, Any]]:
-    return {(namespace or "", name): plain(body)}
+    return {
+        (namespace or "", name): slim(
+            body, ("spec", "replicas"), ("spec", "template", "metadata", "annotations"), ("status",)
+        )
+    }
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+def policy_index(namespace: str | None, name: str, **_: Any) -> dict[Key, bool]:
+    """Which servers have a NetworkPolicy: deleting one that does not exist costs a request."""
+    return {(namespace or "", name): True}
 
 
 # ----------------------------------------------------------------------------------- reconcile
@@ -170,7 +201,9 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> Outcome:
 
     digest = hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()
     key = (namespace, name)
-    if ctx.applied.get(key) != digest:
+    async with ctx.apply_lock(key):  # two triggers at once must not both apply
+        if ctx.applied.get(key) == digest:
+            return Outcome()
         if key not in ctx.applied:  # first apply in this process: are these names ours?
             try:
                 for manifest in manifests:
@@ -181,7 +214,7 @@ async def reconcile(server: Mapping[str, Any], idx: Indexes) -> Outcome:
             stored = await ctx.kube.apply(manifest, force=True)
             if manifest["kind"] == "Deployment":
                 ctx.generations[key] = stored.get("generation")
-        if policy is None:
+        if policy is None and key in idx.policies:
             await ctx.kube.delete("networking.k8s.io/v1", "NetworkPolicy", namespace, name)
         ctx.applied[key] = digest
     return Outcome()
@@ -251,7 +284,7 @@ async def publish(server: Mapping[str, Any], idx: Indexes, outcome: Outcome | No
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 async def server_changed(body: kopf.Body, retry: int, **kwargs: Any) -> None:
     idx = Indexes(kwargs)
-    server = plain(body)
+    server = slim(body, ("spec",), ("status",))
     try:
         outcome = await reconcile(server, idx)
         await publish(server, idx, outcome)

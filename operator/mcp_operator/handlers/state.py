@@ -29,11 +29,23 @@ class State:
     written: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
     status_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 
+    apply_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
     def status_lock(self, key: tuple[str, str]) -> asyncio.Lock:
         return self.status_locks.setdefault(key, asyncio.Lock())
 
+    def apply_lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        return self.apply_locks.setdefault(key, asyncio.Lock())
+
     def forget(self, key: tuple[str, str]) -> None:
-        for memo in (self.applied, self.generations, self.failures, self.written, self.status_locks):
+        for memo in (
+            self.applied,
+            self.generations,
+            self.failures,
+            self.written,
+            self.status_locks,
+            self.apply_locks,
+        ):
             memo.pop(key, None)
 
 
