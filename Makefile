@@ -32,10 +32,20 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+.cache/venvs/sdk2/.stamp:
+	test -x .cache/venvs/sdk2/bin/python || $(PYTHON) -m venv .cache/venvs/sdk2
+	.cache/venvs/sdk2/bin/pip install -q mcp==2.3.0
+	touch $@
+
 .cache/bin/kubectl: $(VENV)/.stamp
 	$(PY) tools/kubebins.py .cache/bin
 
-deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl
+# The real CNCF distribution registry, for the OCI resolver's tests (needs Go; cached like any Go build).
+.cache/bin/registry:
+	if command -v go >/dev/null; then GOBIN=$(CURDIR)/.cache/bin go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2; \
+	else echo "Go is not installed: the OCI tests use their fake registry only"; fi
+
+deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl .cache/venvs/sdk2/.stamp .cache/bin/registry
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check $(LINT_PATHS)

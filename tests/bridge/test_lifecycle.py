@@ -126,7 +126,8 @@ async def test_drain_finishes_in_flight_requests_and_refuses_new_sessions(start_
     bridge = await start_bridge(TINY)
     async with httpx.AsyncClient(base_url=bridge.url, timeout=30) as http:
         headers = await open_session(http)
-        slow = asyncio.create_task(http.post("/mcp", json=call("sleep", seconds=0.5), headers=headers))
+        # Long enough that the checks below run while it is still in flight, even on a busy machine.
+        slow = asyncio.create_task(http.post("/mcp", json=call("sleep", seconds=3), headers=headers))
         await eventually(lambda: bridge.bridge.registry.in_flight == 1, what="the request in flight")
         stopping = asyncio.create_task(bridge.stop(grace=10))
         await eventually(lambda: bridge.bridge.registry.draining, what="draining")

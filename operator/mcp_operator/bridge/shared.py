@@ -40,6 +40,29 @@ def pick_version(requested: Any, negotiated: str) -> str:
     return negotiated
 
 
+# Results of these methods carry ttlMs and cacheScope from 2026-07-28 on.
+CACHEABLE_METHODS = frozenset(
+    {
+        "prompts/list",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "server/discover",
+        "tools/list",
+    }
+)
+
+
+def stateless_result(method: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A pre-2026 server's result in the 2026-07-28 shape: every result says it is complete, and
+    cacheable ones say they may not be cached (the server promised nothing about caching)."""
+    upgraded = {"resultType": "complete", **result}
+    if method in CACHEABLE_METHODS:
+        upgraded.setdefault("ttlMs", 0)
+        upgraded.setdefault("cacheScope", "private")
+    return upgraded
+
+
 class SharedChild:
     """A child multiplexed over sessions.
 
@@ -64,7 +87,7 @@ class SharedChild:
         )
         self._on_exit = on_exit
         self._ids = itertools.count(1)
-        self.routes: dict[int, tuple[Session, Any]] = {}
+        self.routes: dict[int, tuple[Session, Any, str]] = {}
         self.child_ids: dict[tuple[str, Any], int] = {}
         self.tokens: dict[str, tuple[Session, Any]] = {}
         self.sessions: dict[str, Session] = {}
@@ -134,7 +157,7 @@ class SharedChild:
             self._answer(session, request_id, self.discover_result())
             return
         nid = next(self._ids)
-        self.routes[nid] = (session, request_id)
+        self.routes[nid] = (session, request_id, str(method))
         self.child_ids[(session.id, request_id)] = nid
         out = {**msg, "id": nid}
         token = messages.progress_token(msg)
@@ -209,10 +232,12 @@ class SharedChild:
             route = self.routes.pop(nid, None) if isinstance(nid, int) else None
             if route is None:
                 return
-            session, request_id = route
+            session, request_id, method = route
             self.child_ids.pop((session.id, request_id), None)
             self.tokens.pop(f"b{nid}", None)
             out = {**msg, "id": request_id}
+            if session.transport == "stateless" and isinstance(msg.get("result"), dict):
+                out["result"] = stateless_result(method, msg["result"])
             session.deliver(out, messages.dumps(out))
             return
         method = msg["method"]
@@ -241,7 +266,7 @@ class SharedChild:
             self._init.set_exception(ChildGone(f"exited with code {code} before answering"))
             self._init.exception()  # retrieved: start() reports it
         message = f"the shared MCP server process {reason} (code {code})"
-        for session, request_id in list(self.routes.values()):
+        for session, request_id, _method in list(self.routes.values()):
             session.fail(request_id, messages.CHILD_EXITED, message, "child_exit")
         self.routes.clear()
         self._on_exit(self)
