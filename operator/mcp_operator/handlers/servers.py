@@ -42,12 +42,6 @@ MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 Key = tuple[str, str]
 
 
-def plain(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A detached copy of a kopf body (kopf's views follow the live object)."""
-    result: dict[str, Any] = json.loads(json.dumps(obj, default=dict))
-    return result
-
-
 class Indexes:
     """The in-memory indexes kopf passes to handlers as keyword arguments."""
 
