@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import httpx
@@ -21,6 +22,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # How long kopf waits for the watch event of its own patch before it processes an object
+    # again. Under load the event comes late; past the wait kopf handles a creation twice.
+    settings.persistence.consistency_timeout = float(os.environ.get("MCP_OPERATOR_CONSISTENCY_TIMEOUT", "30"))
     # Only warnings become Events by themselves; handlers post the informative ones explicitly.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
