@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
@@ -34,7 +35,7 @@ from mcp_operator.render import network as render_network
 from mcp_operator.render.inputs import ObjectRef, ServerInput
 from mcp_operator.render.labels import MANAGED_BY
 from mcp_operator.render.package_status import pinned_spec, runtime_fingerprint
-from mcp_operator.render.status import conditions_dump, server_status, set_condition
+from mcp_operator.render.status import not_ready_status, server_status
 
 PLURAL = "mcpservers"
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -116,15 +117,12 @@ def policy_index(namespace: str | None, name: str, **_: Any) -> dict[Key, bool]:
 # ----------------------------------------------------------------------------------- reconcile
 
 
+@dataclass(frozen=True)
 class Outcome:
     """What a reconcile found: an error status to report (and warn about), or nothing (applied)."""
 
-    def __init__(
-        self, error: dict[str, Any] | None = None, warning: str | None = None, url: str = ""
-    ) -> None:
-        self.error = error
-        self.warning = warning
-        self.url = url
+    error: dict[str, Any] | None = None
+    warning: str | None = None
 
 
 def _failure(
@@ -135,13 +133,7 @@ def _failure(
     message: str,
     warn: bool = True,
 ) -> Outcome:
-    conditions = set_condition(old.conditions, "Ready", False, reason, message, generation)
-    status = {
-        "phase": str(phase),
-        "message": message,
-        "conditions": conditions_dump(conditions),
-        "observedGeneration": generation,
-    }
+    status = not_ready_status(old.conditions, generation, phase, reason, message)
     return Outcome(error=status, warning=message if warn else None)
 
 

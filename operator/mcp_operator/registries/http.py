@@ -264,6 +264,23 @@ async def fetch(
     )
 
 
+async def fetch_document(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    what: str,
+    accept: str,
+    credentials: Credentials | None,
+    retry: RetryPolicy | None,
+    cache: ResponseCache | None,
+) -> Fetched:
+    """GET a registry document with npm/PyPI-style auth; a 401/403 becomes RegistryAuthFailed."""
+    headers = {"Accept": accept, **auth_headers(credentials)}
+    fetched = await fetch(client, url, what=what, headers=headers, retry=retry, cache=cache)
+    raise_for_auth(fetched, what, url)
+    return fetched
+
+
 def raise_for_auth(fetched: Fetched, what: str, url: str) -> None:
     if fetched.status in {401, 403}:
         raise RegistryAuthFailed(

@@ -14,10 +14,8 @@ from mcp_operator.registries.http import (
     DEFAULT_CACHE,
     ResponseCache,
     RetryPolicy,
-    auth_headers,
-    fetch,
+    fetch_document,
     normalise_registry_url,
-    raise_for_auth,
 )
 from mcp_operator.registries.integrity import npm_integrity
 from mcp_operator.registries.types import Credentials, Resolution
@@ -83,11 +81,15 @@ class NpmClient:
     async def packument(self, name: str) -> dict[str, Any]:
         url = packument_url(self.registry, name)
         what = f"npm package {name!r}"
-        headers = {"Accept": ACCEPT, **auth_headers(self.credentials)}
-        fetched = await fetch(
-            self.client, url, what=what, headers=headers, retry=self.retry, cache=self.cache
+        fetched = await fetch_document(
+            self.client,
+            url,
+            what=what,
+            accept=ACCEPT,
+            credentials=self.credentials,
+            retry=self.retry,
+            cache=self.cache,
         )
-        raise_for_auth(fetched, what, url)
         if fetched.status == 404:
             raise PackageNotFound(
                 f"npm package {name!r} was not found in {self.registry}; "

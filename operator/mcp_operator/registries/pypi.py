@@ -39,6 +39,7 @@ from mcp_operator.registries.http import (
     RetryPolicy,
     auth_headers,
     fetch,
+    fetch_document,
     normalise_registry_url,
     raise_for_auth,
     redact,
@@ -339,12 +340,15 @@ class PypiClient:
         return project, result
 
     async def _get(self, url: str, what: str, accept: str) -> Any:
-        headers = {"Accept": accept, **auth_headers(self.credentials)}
-        fetched = await fetch(
-            self.client, url, what=what, headers=headers, retry=self.retry, cache=self.cache
+        return await fetch_document(
+            self.client,
+            url,
+            what=what,
+            accept=accept,
+            credentials=self.credentials,
+            retry=self.retry,
+            cache=self.cache,
         )
-        raise_for_auth(fetched, what, url)
-        return fetched
 
     async def _json_api(self, project: str) -> dict[str, list[PyFile]] | None:
         url = f"{self.base}/pypi/{project}/json"

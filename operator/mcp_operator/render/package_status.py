@@ -13,7 +13,14 @@ from mcp_operator.models import (
     PackagePhase,
     Source,
 )
-from mcp_operator.render.status import conditions_dump, newer, now, push_history, set_condition
+from mcp_operator.render.status import (
+    conditions_dump,
+    newer,
+    not_ready_status,
+    now,
+    push_history,
+    set_condition,
+)
 
 
 def source_key(source: Source) -> str:
@@ -107,18 +114,11 @@ def failed(
     transient: bool,
 ) -> dict[str, Any]:
     """Resolution failed. A pin made earlier stays: running servers keep their version."""
-    conditions = set_condition(old.conditions, "Ready", False, reason, message, generation)
+    phase = PackagePhase.PENDING if transient else PackagePhase.FAILED
+    status = not_ready_status(old.conditions, generation, phase, reason, message)
     if transient:
-        phase = PackagePhase.PENDING
-        message = f"{message} (retrying)"
-    else:
-        phase = PackagePhase.FAILED
-    return {
-        "phase": str(phase),
-        "message": message,
-        "conditions": conditions_dump(conditions),
-        "observedGeneration": generation,
-    }
+        status["message"] = f"{message} (retrying)"
+    return status
 
 
 def runtime_fingerprint(spec: dict[str, Any], status: dict[str, Any]) -> str:

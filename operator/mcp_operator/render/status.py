@@ -47,6 +47,22 @@ def set_condition(
     return [new if c.type == type_ else c for c in conditions] if old else [*conditions, new]
 
 
+def not_ready_status(
+    conditions: list[Condition],
+    generation: int | None,
+    phase: ServerPhase | str,
+    reason: str,
+    message: str,
+) -> dict[str, Any]:
+    """Phase, message and a Ready=False condition: what every failure of a resource reports."""
+    return {
+        "phase": str(phase),
+        "message": message,
+        "conditions": conditions_dump(set_condition(conditions, "Ready", False, reason, message, generation)),
+        "observedGeneration": generation,
+    }
+
+
 def conditions_dump(conditions: list[Condition]) -> list[dict[str, Any]]:
     return [c.dump() for c in conditions]
 
