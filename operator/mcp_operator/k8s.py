@@ -16,7 +16,7 @@ from lightkube import ApiError, AsyncClient, KubeConfig, codecs
 from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Secret, Service
+from lightkube.resources.core_v1 import Event, Secret, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.types import PatchType
 
@@ -70,13 +70,9 @@ def _wrap(exc: httpx2.HTTPError, what: str) -> KubeError:
     return KubeError(f"{what}: {message}", status=_code(exc))
 
 
-def _metadata(stored: Any) -> dict[str, Any]:
-    meta = getattr(stored, "metadata", None)
-    return {
-        "generation": getattr(meta, "generation", None),
-        "resourceVersion": getattr(meta, "resourceVersion", None),
-        "uid": getattr(meta, "uid", None),
-    }
+def _as_dict(stored: Any) -> dict[str, Any]:
+    result: dict[str, Any] = stored.to_dict() if hasattr(stored, "to_dict") else dict(stored)
+    return result
 
 
 class Kube:
@@ -86,15 +82,17 @@ class Kube:
         self._client = client
 
     @classmethod
-    def from_env(cls) -> Kube:
-        """In-cluster service account, or $KUBECONFIG / ~/.kube/config."""
-        return cls(AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER))
+    def from_env(cls, timeout: float = 10.0) -> Kube:
+        """In-cluster service account, or $KUBECONFIG / ~/.kube/config; `timeout` per request."""
+        config = KubeConfig.from_env()
+        limits = httpx2.Timeout(timeout)
+        return cls(AsyncClient(config=config, field_manager=FIELD_MANAGER, timeout=limits))
 
     async def close(self) -> None:
         await self._client.close()
 
     async def apply(self, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
-        """Server-side apply; returns the object's metadata as stored.
+        """Server-side apply; returns the object as stored.
 
         Without force, fields another manager owns make the API answer 409. An API that answers
         404 to apply (kmock's emulator) gets a create instead.
@@ -116,12 +114,12 @@ class Kube:
             if _code(exc) == 404:
                 return await self._create(res, obj, what)
             raise _wrap(exc, what) from exc
-        return _metadata(stored)
+        return _as_dict(stored)
 
     async def _create(self, res: type[NamespacedResource], obj: dict[str, Any], what: str) -> dict[str, Any]:
         try:
             model: Any = res.from_dict(obj) if hasattr(res, "from_dict") else codecs.from_dict(obj)
-            return _metadata(await self._client.create(model))
+            return _as_dict(await self._client.create(model))
         except httpx2.HTTPError as exc:
             raise _wrap(exc, what) from exc
 
@@ -159,6 +157,14 @@ class Kube:
             if _code(exc) == 404:
                 return  # deleted meanwhile: nothing to report on
             raise _wrap(exc, f"write status of {kind} {namespace}/{name}") from exc
+
+    async def post_event(self, event: dict[str, Any]) -> None:
+        """Create a core/v1 Event (rendered by the caller)."""
+        namespace = event["metadata"]["namespace"]
+        try:
+            await self._client.create(cast(Any, Event).from_dict(event))
+        except httpx2.HTTPError as exc:
+            raise _wrap(exc, f"post Event {event['reason']} in {namespace}") from exc
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         obj = await self.get("v1", "Secret", namespace, name)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from mcp_operator.handlers.errors import describe_validation
+from mcp_operator.render.validation_text import describe_validation
 from mcp_operator.models import MCPPackageSpec, MCPServerSpec
 
 

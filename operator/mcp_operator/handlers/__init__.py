@@ -1,5 +1,5 @@
-"""kopf handlers: thin, they parse, call render/ and k8s, and write status."""
+"""kopf handlers: watch events fill a cache and a queue; the controller's workers reconcile."""
 
-from mcp_operator.handlers import lifecycle, packages, servers
+from mcp_operator.handlers import lifecycle, watch
 
-__all__ = ["lifecycle", "packages", "servers"]
+__all__ = ["lifecycle", "watch"]

@@ -1,42 +1,39 @@
-"""Operator start and stop: kopf settings, the shared API and HTTP clients."""
+"""Operator start and stop: kopf settings, the shared clients, the controller's workers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
 from typing import Any
 
 import httpx
 import kopf
 
-from mcp_operator.handlers import state
+from mcp_operator.handlers import controller, state
 from mcp_operator.k8s import Kube
-from mcp_operator.models import GROUP
 
 REGISTRY_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+_tasks: list[asyncio.Task[Any]] = []
 
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # Keep kopf's bookkeeping in annotations of our own prefix; status stays ours alone.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    # How long kopf waits for the watch event of its own patch before it processes an object
-    # again. Under load the event comes late; past the wait kopf handles a creation twice.
-    settings.persistence.consistency_timeout = float(os.environ.get("MCP_OPERATOR_CONSISTENCY_TIMEOUT", "30"))
-    # Only warnings become Events by themselves; handlers post the informative ones explicitly.
+    # Only warnings become Events by themselves; the controller posts its own Events.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    tuning = state.tuning_from_env()
     state.clear()
     state.install(
         state.State(
-            kube=Kube.from_env(),
+            kube=Kube.from_env(timeout=tuning.api_timeout),
             http=httpx.AsyncClient(timeout=REGISTRY_TIMEOUT, follow_redirects=True),
             settings=state.settings_from_env(),
+            tuning=tuning,
         )
     )
+    state.get().queue.base, state.get().queue.cap = tuning.retry_base, tuning.retry_cap
+    _tasks[:] = controller.start()
 
 
 @kopf.on.login()
@@ -52,6 +49,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.cleanup()
 async def close(**_: Any) -> None:
+    if _tasks:
+        await controller.stop(_tasks)
+        _tasks.clear()
     old = state.clear()
     if old is not None:
         await old.http.aclose()

@@ -1,22 +1,32 @@
-"""MCPPackage: resolve spec.source.version to an exact, pinned version."""
+"""MCPPackage reconcile: resolve spec.source.version to an exact, pinned version.
+
+Level-triggered like the servers: a package whose status already pins its current source is left
+alone, whatever event queued it. A transient registry failure is retried on a schedule of its own
+(events in between do not hammer the registry); a permanent one waits for the source to change.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-import kopf
 from pydantic import ValidationError
 
 from mcp_operator import registries
-from mcp_operator.handlers import state
-from mcp_operator.handlers.errors import describe_validation
-from mcp_operator.models import GROUP, VERSION, MCPPackageSpec, MCPPackageStatus
+from mcp_operator.handlers import report, state
+from mcp_operator.handlers.cache import Key
+from mcp_operator.handlers.memory import Memory
+from mcp_operator.handlers.servers import Outcome
+from mcp_operator.handlers.state import PACKAGE
+from mcp_operator.models import MCPPackageSpec, MCPPackageStatus, PackagePhase
+from mcp_operator.reasons import Reason
 from mcp_operator.registries.errors import RegistryError
 from mcp_operator.registries.types import Credentials
 from mcp_operator.render import package_status
+from mcp_operator.render.validation_text import describe_validation
 
-PLURAL = "mcppackages"
+log = logging.getLogger(__name__)
 
 
 class SecretProblem(Exception):
@@ -40,83 +50,120 @@ async def credentials(namespace: str, secret: str | None) -> Credentials | None:
     return Credentials(username=data.get("username"), password=data.get("password"), token=data.get("token"))
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def resolve_package(
-    body: kopf.Body,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    namespace: str | None,
-    patch: kopf.Patch,
-    retry: int,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-    **_: Any,
-) -> None:
-    generation, namespace = meta.get("generation"), namespace or ""
-    old = MCPPackageStatus.model_validate(dict(status))
+async def reconcile_package(key: Key) -> float | str:
+    """Returns Outcome.DONE, or the seconds after which to try the registry again."""
+    ctx = state.get()
+    body = ctx.cache.packages.get(key)
+    if body is None:
+        return Outcome.DONE
+    meta = body["metadata"]
+    generation = meta.get("generation")
+    memory = ctx.memories.get((PACKAGE, *key), meta.get("uid", ""))
+    old = MCPPackageStatus.model_validate(report.current_status(body, memory))
     try:
-        parsed = MCPPackageSpec.model_validate(dict(spec))
+        spec = MCPPackageSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
         message = describe_validation(exc, "MCPPackage")
-        patch.status.update(
-            package_status.failed(old, generation, reason="InvalidSpec", message=message, transient=False)
-        )
-        kopf.warn(body, reason="InvalidSpec", message=message)
-        return
+        await _fail(key, body, memory, old, generation, Reason.INVALID_SPEC, message, transient=False)
+        return Outcome.DONE
 
-    key = package_status.source_key(parsed.source)
-    if old.resolved_version and old.resolved_spec == key:
-        patch.status.update(package_status.kept(parsed, old, generation))
-        return
+    source = package_status.source_key(spec.source)
+    if old.resolved_version and old.resolved_spec == source:
+        if old.observed_generation != generation or old.phase != PackagePhase.READY:
+            await report.write_status(PACKAGE, *key, body, memory, package_status.kept(spec, old, generation))
+        memory.failed_source, memory.attempts, memory.retry_at = None, 0, None
+        return Outcome.DONE
+    if memory.failed_source == source:
+        if memory.retry_at is None:
+            return Outcome.DONE  # a permanent failure for this source: wait for the spec to change
+        if time.monotonic() < memory.retry_at:
+            return memory.retry_at - time.monotonic()
+    return await _resolve(key, body, memory, old, generation, spec, source)
 
+
+async def _resolve(
+    key: Key,
+    body: dict[str, Any],
+    memory: Memory,
+    old: MCPPackageStatus,
+    generation: int | None,
+    spec: MCPPackageSpec,
+    source: str,
+) -> float | str:
+    ctx = state.get()
     try:
-        creds = await credentials(namespace, parsed.source.registry_auth_secret)
+        creds = await credentials(key[0], spec.source.registry_auth_secret)
         found = await registries.resolve(
-            parsed.source.type,  # type: ignore[arg-type]
-            parsed.source.package,
-            parsed.source.version,
-            registry=parsed.source.registry,
+            spec.source.type,  # type: ignore[arg-type]
+            spec.source.package,
+            spec.source.version,
+            registry=spec.source.registry,
             credentials=creds,
-            client=state.get().http,
+            client=ctx.http,
         )
     except SecretProblem as exc:
-        patch.status.update(
-            package_status.failed(old, generation, reason="SecretNotFound", message=str(exc), transient=True)
-        )
-        kopf.warn(body, reason="SecretNotFound", message=str(exc))
-        raise kopf.TemporaryError(str(exc), delay=state.backoff(retry, base=15)) from exc
+        reason = Reason.SECRET_NOT_FOUND
+        return await _retry_later(key, body, memory, old, generation, source, reason, str(exc), 15)
     except RegistryError as exc:
-        message = str(exc)
         # Credentials live in a Secret the user may fix without touching this spec: keep trying.
-        auth_fixable = exc.reason == "RegistryAuthFailed" and bool(parsed.source.registry_auth_secret)
-        transient = exc.transient or auth_fixable
-        patch.status.update(
-            package_status.failed(old, generation, reason=exc.reason, message=message, transient=transient)
-        )
-        kopf.warn(body, reason=exc.reason, message=message)
-        if transient:
-            delay = state.backoff(retry, base=60 if auth_fixable else 5)
-            raise kopf.TemporaryError(message, delay=delay) from exc
-        raise kopf.PermanentError(message) from exc
+        auth_fixable = exc.reason == Reason.REGISTRY_AUTH_FAILED and bool(spec.source.registry_auth_secret)
+        if exc.transient or auth_fixable:
+            base = 60 if auth_fixable else 5
+            reason = Reason(exc.reason)
+            return await _retry_later(key, body, memory, old, generation, source, reason, str(exc), base)
+        memory.failed_source, memory.retry_at = source, None
+        await _fail(key, body, memory, old, generation, Reason(exc.reason), str(exc), transient=False)
+        return Outcome.DONE
 
-    patch.status.update(
-        package_status.resolved(
-            parsed,
-            old,
-            generation,
-            version=found.version,
-            latest=found.latest,
-            integrity=found.integrity,
-            artifact_url=found.artifact_url,
-            command=found.command,
-        )
+    status = package_status.resolved(
+        spec,
+        old,
+        generation,
+        version=found.version,
+        latest=found.latest,
+        integrity=found.integrity,
+        artifact_url=found.artifact_url,
+        command=found.command,
     )
-    kopf.event(
-        body,
-        type="Normal",
-        reason="Resolved",
-        message=f"{parsed.source.package} {parsed.source.version} resolved to {found.version}",
-    )
-    logger.info("resolved %s %s to %s", parsed.source.package, parsed.source.version, found.version)
+    await report.write_status(PACKAGE, *key, body, memory, status)
+    memory.failed_source, memory.attempts, memory.retry_at = None, 0, None
+    message = f"{spec.source.package} {spec.source.version} resolved to {found.version}"
+    await report.post_event(PACKAGE, *key, memory, "Normal", Reason.RESOLVED, message)
+    log.info("resolved %s %s to %s", spec.source.package, spec.source.version, found.version)
+    return Outcome.DONE
+
+
+async def _retry_later(
+    key: Key,
+    body: dict[str, Any],
+    memory: Memory,
+    old: MCPPackageStatus,
+    generation: int | None,
+    source: str,
+    reason: Reason,
+    message: str,
+    base: float,
+) -> float:
+    if memory.failed_source != source:
+        memory.failed_source, memory.attempts = source, 0
+    delay = state.backoff(memory.attempts, base=base)
+    memory.attempts += 1
+    memory.retry_at = time.monotonic() + delay
+    await _fail(key, body, memory, old, generation, reason, message, transient=True)
+    return delay
+
+
+async def _fail(
+    key: Key,
+    body: dict[str, Any],
+    memory: Memory,
+    old: MCPPackageStatus,
+    generation: int | None,
+    reason: Reason,
+    message: str,
+    *,
+    transient: bool,
+) -> None:
+    status = package_status.failed(old, generation, reason=reason, message=message, transient=transient)
+    await report.write_status(PACKAGE, *key, body, memory, status)
+    await report.post_event(PACKAGE, *key, memory, "Warning", reason, message)

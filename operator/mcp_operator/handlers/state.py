@@ -1,17 +1,34 @@
-"""What the handlers of one operator process share: the API client, settings, HTTP client, memos."""
+"""What the handlers of one operator process share: API and HTTP clients, settings, the cache of
+observed objects, the work queue, and the per-object memory."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
+from mcp_operator.handlers.cache import Cache
+from mcp_operator.handlers.memory import Memories
+from mcp_operator.handlers.queue import WorkQueue
 from mcp_operator.k8s import Kube
 from mcp_operator.render.inputs import RUNTIME_IMAGE, Settings
+
+PACKAGE = "MCPPackage"
+SERVER = "MCPServer"
+QueueKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How hard and how often the controller works (environment, or chart values)."""
+
+    workers: int = 16  # reconciles in flight at once
+    retry_base: float = 1.0  # first delay before a reconcile that could not finish is retried
+    retry_cap: float = 60.0  # the longest delay between such retries
+    resync: float = 300.0  # every object is reconciled at least this often, events or not
+    api_timeout: float = 10.0  # seconds per Kubernetes API request
 
 
 @dataclass
@@ -19,44 +36,43 @@ class State:
     kube: Kube
     http: httpx.AsyncClient
     settings: Settings
-    # (namespace, server) -> hash of the manifests last applied; skips no-op applies.
-    applied: dict[tuple[str, str], str] = field(default_factory=dict)
-    # (namespace, server) -> generation of its Deployment after our last apply (drift detection).
-    generations: dict[tuple[str, str], int | None] = field(default_factory=dict)
-    # (namespace, server) -> the error outcome of the last reconcile, while it stands.
-    failures: dict[tuple[str, str], Any] = field(default_factory=dict)
-    # (namespace, server) -> the status last written, and a lock that serialises writing it.
-    written: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
-    status_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
-
-    apply_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
-
-    def status_lock(self, key: tuple[str, str]) -> asyncio.Lock:
-        return self.status_locks.setdefault(key, asyncio.Lock())
-
-    def apply_lock(self, key: tuple[str, str]) -> asyncio.Lock:
-        return self.apply_locks.setdefault(key, asyncio.Lock())
-
-    def forget(self, key: tuple[str, str]) -> None:
-        for memo in (
-            self.applied,
-            self.generations,
-            self.failures,
-            self.written,
-            self.status_locks,
-            self.apply_locks,
-        ):
-            memo.pop(key, None)
+    tuning: Tuning = field(default_factory=Tuning)
+    cache: Cache = field(default_factory=Cache)
+    memories: Memories = field(default_factory=Memories)
+    queue: WorkQueue[QueueKey] = field(default_factory=WorkQueue)
 
 
 _state: State | None = None
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"mcp-operator: {name}={raw!r} is not a number: set it to a number") from None
+    if value <= 0:
+        raise SystemExit(f"mcp-operator: {name}={raw!r} must be greater than 0")
+    return value
 
 
 def settings_from_env() -> Settings:
     return Settings(
         runtime_image=os.environ.get("MCP_OPERATOR_RUNTIME_IMAGE", RUNTIME_IMAGE),
         image_pull_policy=os.environ.get("MCP_OPERATOR_IMAGE_PULL_POLICY", "IfNotPresent"),
-        progress_deadline_seconds=int(os.environ.get("MCP_OPERATOR_PROGRESS_DEADLINE", "300")),
+        progress_deadline_seconds=int(_number("MCP_OPERATOR_PROGRESS_DEADLINE", 300)),
+    )
+
+
+def tuning_from_env() -> Tuning:
+    return Tuning(
+        workers=int(_number("MCP_OPERATOR_WORKERS", Tuning.workers)),
+        retry_base=_number("MCP_OPERATOR_RETRY_BASE", Tuning.retry_base),
+        retry_cap=_number("MCP_OPERATOR_RETRY_CAP", Tuning.retry_cap),
+        resync=_number("MCP_OPERATOR_RESYNC", Tuning.resync),
+        api_timeout=_number("MCP_OPERATOR_API_TIMEOUT", Tuning.api_timeout),
     )
 
 
@@ -77,7 +93,7 @@ def get() -> State:
     return _state
 
 
-def backoff(retry: int, base: float = 5.0, cap: float = 300.0) -> float:
-    """Exponential backoff with jitter for transient failures: 5 s, 10 s, 20 s ... at most 5 min."""
-    delay: float = min(cap, base * (2 ** min(retry, 10)))
+def backoff(attempt: int, base: float = 5.0, cap: float = 300.0) -> float:
+    """Exponential backoff with jitter for registry retries: 5 s, 10 s, 20 s ... at most 5 min."""
+    delay: float = min(cap, base * (2 ** min(attempt, 10)))
     return delay * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not cryptography)

@@ -1,0 +1,108 @@
+"""What the operator observes: slim copies of the objects its watches deliver, nothing else.
+
+Each watch event replaces the object's copy (or removes it), then the keys it affects are queued.
+A reconcile reads only this cache, so it sees the latest state whatever event started it. The
+copies keep just the fields the reconciles read: a thousand servers cost little memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from mcp_operator.render.cache_paths import CHILD_PATHS
+
+Key = tuple[str, str]  # (namespace, name)
+ChildKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+def slim(body: Mapping[str, Any], *paths: tuple[str, ...]) -> dict[str, Any]:
+    """A detached copy of the metadata the reconciles read and the given paths."""
+    meta = body.get("metadata", {}) or {}
+    kept = {k: meta[k] for k in ("name", "namespace", "uid", "generation", "resourceVersion") if k in meta}
+    owner = next((o.get("uid") for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
+    if owner:
+        kept["owner"] = owner
+    result: dict[str, Any] = {"metadata": kept}
+    for path in paths:
+        source: Any = body
+        for part in path:
+            source = source.get(part) if isinstance(source, Mapping) else None
+        if source is None:
+            continue
+        target = result
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = json.loads(json.dumps(source, default=dict))
+    return result
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    meta = body.get("metadata", {}) or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+class Cache:
+    def __init__(self) -> None:
+        self.packages: dict[Key, dict[str, Any]] = {}
+        self.servers: dict[Key, dict[str, Any]] = {}
+        self.children: dict[ChildKey, dict[str, Any]] = {}
+        self._by_package: dict[Key, set[str]] = {}  # (namespace, package) -> server names
+
+    # ------------------------------------------------------------------------------ servers
+    def put_server(self, body: Mapping[str, Any]) -> Key:
+        key = key_of(body)
+        self._unlink(key)
+        copy = slim(body, ("spec",), ("status",))
+        self.servers[key] = copy
+        package = str((copy.get("spec") or {}).get("package") or "")
+        self._by_package.setdefault((key[0], package), set()).add(key[1])
+        return key
+
+    def drop_server(self, key: Key) -> None:
+        self._unlink(key)
+        self.servers.pop(key, None)
+
+    def _unlink(self, key: Key) -> None:
+        old = self.servers.get(key)
+        if old is None:
+            return
+        link = (key[0], str((old.get("spec") or {}).get("package") or ""))
+        names = self._by_package.get(link)
+        if names is not None:
+            names.discard(key[1])
+            if not names:
+                del self._by_package[link]
+
+    def servers_of(self, namespace: str, package: str) -> list[Key]:
+        return [(namespace, name) for name in sorted(self._by_package.get((namespace, package), ()))]
+
+    # ----------------------------------------------------------------------------- packages
+    def put_package(self, body: Mapping[str, Any]) -> Key:
+        key = key_of(body)
+        self.packages[key] = slim(body, ("spec",), ("status",))
+        return key
+
+    def drop_package(self, key: Key) -> None:
+        self.packages.pop(key, None)
+
+    # ----------------------------------------------------------------------------- children
+    def put_child(self, kind: str, body: Mapping[str, Any]) -> Key:
+        key = key_of(body)
+        self.children[(kind, *key)] = slim(body, *CHILD_PATHS[kind])
+        return key
+
+    def drop_child(self, kind: str, key: Key) -> None:
+        self.children.pop((kind, *key), None)
+
+    def child(self, kind: str, key: Key) -> dict[str, Any] | None:
+        return self.children.get((kind, *key))
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "packages": len(self.packages),
+            "servers": len(self.servers),
+            "children": len(self.children),
+            "by_package": len(self._by_package),
+        }

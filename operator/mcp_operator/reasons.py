@@ -1,0 +1,265 @@
+"""Condition and Event reasons: one enum, and the documentation of each one.
+
+docs/reference/reasons.md is generated from `DOCS` (`make crds`), and a test fails when a reason
+is used without being documented, so the table users read is the list the code uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # MCPPackage
+    RESOLVED = "Resolved"
+    PACKAGE_NOT_FOUND = "PackageNotFound"
+    VERSION_NOT_FOUND = "VersionNotFound"
+    REGISTRY_UNAVAILABLE = "RegistryUnavailable"
+    REGISTRY_AUTH_FAILED = "RegistryAuthFailed"
+    SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 (a reason, not a secret)
+    INVALID_PACKAGE = "InvalidPackage"
+    # both kinds
+    INVALID_SPEC = "InvalidSpec"
+    API_ERROR = "ApiError"
+    # MCPServer
+    RUNNING = "Running"
+    ROLLING_OUT = "RollingOut"
+    REPLICAS_NOT_READY = "ReplicasNotReady"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    DEPLOYMENT_MISSING = "DeploymentMissing"
+    DISABLED = "Disabled"
+    SCALING_DOWN = "ScalingDown"
+    PACKAGE_MISSING = "PackageNotFound"  # same word as the package's own reason, other meaning
+    PACKAGE_NOT_READY = "PackageNotReady"
+    PACKAGE_INVALID = "PackageInvalid"
+    NO_ENTRYPOINT = "NoEntrypoint"
+    INSTALL_METHOD_UNSUPPORTED = "InstallMethodUnsupported"
+    TRANSPORT_UNSUPPORTED = "TransportUnsupported"
+    NAME_CONFLICT = "NameConflict"
+
+
+PACKAGE = "MCPPackage"
+SERVER = "MCPServer"
+
+
+@dataclass(frozen=True)
+class ReasonDoc:
+    """What a reason means for a user: where it appears, what the operator does, what to do."""
+
+    kind: str
+    ready: bool
+    phase: str
+    retried: str
+    meaning: str
+
+
+RETRY = "yes, with backoff"
+WAITS = "waits for the spec to change"
+
+DOCS: dict[tuple[str, Reason], ReasonDoc] = {
+    (PACKAGE, Reason.RESOLVED): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        "-",
+        "pinned. Message: `<package> <spec> resolved to <version>`, or `<package> pinned at <version>` "
+        "when the pin was kept.",
+    ),
+    (PACKAGE, Reason.PACKAGE_NOT_FOUND): ReasonDoc(
+        PACKAGE,
+        False,
+        "Failed",
+        WAITS,
+        "the registry has no such package (or it has no versions or files). Fix `spec.source.package` "
+        "or `spec.source.registry`.",
+    ),
+    (PACKAGE, Reason.VERSION_NOT_FOUND): ReasonDoc(
+        PACKAGE,
+        False,
+        "Failed",
+        WAITS,
+        "nothing matches `spec.source.version`. The message lists the newest available versions (tags "
+        "for OCI). Fix `spec.source.version`.",
+    ),
+    (PACKAGE, Reason.REGISTRY_UNAVAILABLE): ReasonDoc(
+        PACKAGE,
+        False,
+        "Pending",
+        RETRY + " (5 s doubling to 5 min)",
+        "the registry could not be reached or timed out, or kept answering 408/425/429/5xx. Check "
+        "`spec.source.registry` and the network. It recovers by itself.",
+    ),
+    (PACKAGE, Reason.REGISTRY_AUTH_FAILED): ReasonDoc(
+        PACKAGE,
+        False,
+        "Failed, or Pending with a Secret",
+        "with `registryAuthSecret`: yes, from 60 s to 5 min; without: " + WAITS,
+        "the registry answered 401/403, or the OCI token service refused. Fix the credentials in the "
+        "Secret (the next retry picks them up), or set `spec.source.registryAuthSecret`.",
+    ),
+    (PACKAGE, Reason.SECRET_NOT_FOUND): ReasonDoc(
+        PACKAGE,
+        False,
+        "Pending",
+        RETRY + " (15 s doubling to 5 min)",
+        "the Secret in `spec.source.registryAuthSecret` does not exist, or has neither `token` nor both "
+        "`username` and `password`. Create or fix it. It recovers by itself.",
+    ),
+    (PACKAGE, Reason.INVALID_PACKAGE): ReasonDoc(
+        PACKAGE,
+        False,
+        "Failed",
+        WAITS,
+        "the registry's data is unusable: malformed metadata, no tarball or integrity, no pure-Python "
+        "wheel or sdist, no sha256, an unreadable archive or a mismatched digest. Pick another version.",
+    ),
+    (PACKAGE, Reason.INVALID_SPEC): ReasonDoc(
+        PACKAGE,
+        False,
+        "Failed",
+        WAITS,
+        "the spec failed the operator's own validation, or a version spec or registry URL cannot work. "
+        "Fix the spec.",
+    ),
+    (PACKAGE, Reason.API_ERROR): ReasonDoc(
+        PACKAGE,
+        False,
+        "unchanged",
+        RETRY + " (1 s doubling to 1 min)",
+        "the Kubernetes API refused or failed a request the operator made (the message quotes it). "
+        "Transient errors recover by themselves; a 403 means the operator's RBAC lacks a verb.",
+    ),
+    (SERVER, Reason.RUNNING): ReasonDoc(
+        SERVER,
+        True,
+        "Running",
+        "-",
+        "all desired replicas are updated and ready. Message: `N/N replicas ready, version V`.",
+    ),
+    (SERVER, Reason.ROLLING_OUT): ReasonDoc(
+        SERVER,
+        False,
+        "Progressing",
+        "follows the Deployment",
+        "the Deployment is rolling out: `rolling out version V: R/D ready`. Wait; check the pods if it "
+        "takes long.",
+    ),
+    (SERVER, Reason.REPLICAS_NOT_READY): ReasonDoc(
+        SERVER,
+        False,
+        "Degraded",
+        "follows the Deployment",
+        "only new pods exist, and some but not all are ready. See the pods' events and logs.",
+    ),
+    (SERVER, Reason.PROGRESS_DEADLINE_EXCEEDED): ReasonDoc(
+        SERVER,
+        False,
+        "Failed",
+        "follows the Deployment",
+        "the rollout did not finish within the Deployment's progress deadline "
+        "(`MCP_OPERATOR_PROGRESS_DEADLINE`, 300 s). See `kubectl describe deployment NAME` and the "
+        "pods' logs.",
+    ),
+    (SERVER, Reason.DEPLOYMENT_MISSING): ReasonDoc(
+        SERVER,
+        False,
+        "Pending",
+        RETRY,
+        "the Deployment does not exist (yet, or someone deleted it): the operator creates it again.",
+    ),
+    (SERVER, Reason.DISABLED): ReasonDoc(
+        SERVER, True, "Disabled", "-", "`enabled: false`: scaled to zero, nothing uninstalled."
+    ),
+    (SERVER, Reason.SCALING_DOWN): ReasonDoc(
+        SERVER, False, "Disabled", "follows the Deployment", "`enabled: false`; pods are still stopping."
+    ),
+    (SERVER, Reason.PACKAGE_MISSING): ReasonDoc(
+        SERVER,
+        False,
+        "Pending",
+        RETRY + " (and at once when the package appears)",
+        "no MCPPackage named `spec.package` in this namespace. Create it or fix `spec.package`.",
+    ),
+    (SERVER, Reason.PACKAGE_NOT_READY): ReasonDoc(
+        SERVER,
+        False,
+        "Pending",
+        RETRY + " (and at once when the package gets a pin)",
+        "the package has no pin yet (still resolving, or failed). The message quotes the package's own "
+        "message. Fix the package if it failed.",
+    ),
+    (SERVER, Reason.PACKAGE_INVALID): ReasonDoc(
+        SERVER,
+        False,
+        "Pending",
+        RETRY + " (and at once when the package changes)",
+        "the MCPPackage's spec is invalid. See its status.",
+    ),
+    (SERVER, Reason.NO_ENTRYPOINT): ReasonDoc(
+        SERVER,
+        False,
+        "Failed",
+        "at once when the package changes",
+        "the package declares no npm bin or console script. Set `spec.entrypoint.command` on the MCPPackage.",
+    ),
+    (SERVER, Reason.INSTALL_METHOD_UNSUPPORTED): ReasonDoc(
+        SERVER,
+        False,
+        "Failed",
+        "at once when the package changes",
+        "the package has `install.method: image`, not supported yet. Use `initContainer`.",
+    ),
+    (SERVER, Reason.TRANSPORT_UNSUPPORTED): ReasonDoc(
+        SERVER,
+        False,
+        "Failed",
+        WAITS,
+        "an `oci` package with `transport: stdio`. Images run without the bridge: set `transport: "
+        "streamable-http` or `sse`.",
+    ),
+    (SERVER, Reason.NAME_CONFLICT): ReasonDoc(
+        SERVER,
+        False,
+        "Failed",
+        RETRY + " (up to 1 min apart)",
+        "a Deployment, Service or NetworkPolicy with the server's name exists and is not owned by it. "
+        "Delete that object or rename the MCPServer; the operator notices within a minute.",
+    ),
+    (SERVER, Reason.INVALID_SPEC): ReasonDoc(
+        SERVER, False, "Failed", WAITS, "the server spec failed the operator's validation. Fix it."
+    ),
+    (SERVER, Reason.API_ERROR): ReasonDoc(
+        SERVER,
+        False,
+        "unchanged",
+        RETRY + " (1 s doubling to 1 min)",
+        "the Kubernetes API refused or failed a request (apply, delete, status). The message quotes "
+        "it. Transient errors recover by themselves; a 403 means the operator's RBAC lacks a verb.",
+    ),
+}
+
+
+def reasons_markdown() -> str:
+    """docs/reference/reasons.md: one table per kind, in the enum's order."""
+    lines = [
+        "<!-- Generated from operator/mcp_operator/reasons.py by `make crds`. Do not edit. -->",
+        "# Condition reasons",
+        "",
+        "Every MCPPackage and MCPServer has a `Ready` condition (and `Reconciling` / `Stalled`, see",
+        "[resources.md](../resources.md#phases-and-conditions)). Its `reason` is one of these; the",
+        "same word is the reason of the Event posted when the condition turns to it.",
+    ]
+    for kind in (PACKAGE, SERVER):
+        lines += [
+            "",
+            f"## {kind}",
+            "",
+            "| reason | Ready | phase | retried? | meaning / what to do |",
+            "|---|---|---|---|---|",
+        ]
+        for (doc_kind, reason), doc in DOCS.items():
+            if doc_kind == kind:
+                ready = "True" if doc.ready else "False"
+                lines.append(f"| `{reason}` | {ready} | {doc.phase} | {doc.retried} | {doc.meaning} |")
+    return "\n".join(lines) + "\n"
