@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from tests.fixtures.cluster import Cluster, running_operator
 from tests.fixtures.emulator import Emulator
+from tests.fixtures.faults import FaultProxy, serve_proxy
 
 NAMESPACE = "team-a"
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,3 +94,24 @@ async def failing_registry() -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def faulty(
+    cluster: Cluster, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Cluster, FaultProxy]]:
+    """The operator talking to the API through a proxy that fails the requests a test names.
+
+    Retries are capped at 2 s and API requests time out after 2 s, so recovery is quick to see.
+    """
+    if cluster.emulator is not None:
+        upstream, context = cluster.emulator.url, None
+    else:
+        controlplane = request.getfixturevalue("controlplane")
+        upstream, context = controlplane.server, controlplane.state.ssl_context()
+    with serve_proxy(upstream, context, tmp_path / "proxy.kubeconfig") as proxy:
+        monkeypatch.setenv("KUBECONFIG", str(proxy.kubeconfig))
+        monkeypatch.setenv("MCP_OPERATOR_RETRY_CAP", "2")
+        monkeypatch.setenv("MCP_OPERATOR_API_TIMEOUT", "2")
+        async with running_operator([] if cluster.emulator else [cluster.namespace]):
+            yield cluster, proxy
