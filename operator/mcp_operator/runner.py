@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 
 import kopf
+from kopf._cogs.clients import errors as kopf_errors
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -43,9 +45,33 @@ async def operate(
     )
 
 
+CRDS_GONE = (
+    "mcp-operator: the MCPPackage/MCPServer resources are not served any more (the API answers 404: "
+    "were the CRDs deleted?): install them again (kubectl apply --server-side -f crds/); exiting "
+    "with code 3 so that the operator's Deployment restarts it"
+)
+
+
+class _NoTraceForMissingCrds(logging.Filter):
+    """kopf logs a watcher that failed with a traceback; for a 404 one line says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], kopf_errors.APINotFoundError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
     kopf.configure(verbose=args.verbose, log_prefix=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(operate(args.namespace, liveness=args.liveness))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_NoTraceForMissingCrds())
+    try:
+        asyncio.run(operate(args.namespace, liveness=args.liveness))
+    except kopf_errors.APINotFoundError:
+        # Watching named namespaces, kopf does not scan for CRDs (a Role cannot): a watch that
+        # finds its resource gone ends the operator. Cluster-wide, kopf waits for the CRDs instead.
+        print(CRDS_GONE, file=sys.stderr)
+        return 3
     return 0

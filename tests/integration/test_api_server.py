@@ -207,22 +207,30 @@ async def test_every_rendered_pod_passes_the_restricted_pod_security_standard(re
 # ------------------------------------------------------------------------------------------- RBAC
 
 
-def _token_kubeconfig(controlplane: Any, namespace: str, tmp: Path) -> Path:
-    """A ServiceAccount bound only to tests/rbac/operator-rbac.yaml, and a kubeconfig with its token."""
-    docs = list(yaml.safe_load_all((ROOT / "tests" / "rbac" / "operator-rbac.yaml").read_text()))
+def _token_kubeconfig(
+    controlplane: Any, namespace: str, tmp: Path, rules: str = "operator-rbac.yaml"
+) -> Path:
+    """A ServiceAccount bound only to the role in tests/rbac/`rules`, and a kubeconfig with its token."""
+    docs = list(yaml.safe_load_all((ROOT / "tests" / "rbac" / rules).read_text()))
     role = docs[0]
+    namespaced = role["kind"] == "Role"
     role["metadata"]["name"] = f"mcp-operator-{namespace}"
+    if namespaced:
+        role["metadata"]["namespace"] = namespace
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": f"mcp-operator-{namespace}"},
+        "kind": "RoleBinding" if namespaced else "ClusterRoleBinding",
+        "metadata": {"name": f"mcp-operator-{namespace}", **({"namespace": namespace} if namespaced else {})},
         "roleRef": {
             "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
+            "kind": role["kind"],
             "name": role["metadata"]["name"],
         },
         "subjects": [{"kind": "ServiceAccount", "name": "mcp-operator", "namespace": namespace}],
     }
+    base = f"/apis/rbac.authorization.k8s.io/v1{'/namespaces/' + namespace if namespaced else ''}"
+    plural = "roles" if namespaced else "clusterroles"
+    bindings = "rolebindings" if namespaced else "clusterrolebindings"
     sa = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -230,11 +238,8 @@ def _token_kubeconfig(controlplane: Any, namespace: str, tmp: Path) -> Path:
     }
     with controlplane.client() as client:
         assert client.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json=sa).status_code == 201
-        assert client.post("/apis/rbac.authorization.k8s.io/v1/clusterroles", json=role).status_code == 201
-        assert (
-            client.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json=binding).status_code
-            == 201
-        )
+        assert client.post(f"{base}/{plural}", json=role).status_code == 201
+        assert client.post(f"{base}/{bindings}", json=binding).status_code == 201
         request = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
@@ -306,6 +311,35 @@ async def test_operator_works_with_only_the_rbac_we_ship(
     assert forbidden == []
 
 
+async def test_namespaced_permissions_only_start_and_work_without_retrying_403s(
+    real: Cluster,
+    controlplane: Any,
+    npm_registry: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kubeconfig = _token_kubeconfig(controlplane, real.namespace, tmp_path, "operator-role-namespaced.yaml")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    npm_registry.publish_npm("it-nsrbac", "1.0.0", bin={"it-nsrbac": "index.js"})
+    caplog.set_level(logging.DEBUG)
+    started = time.monotonic()
+    async with running_operator([real.namespace]):
+        await real.create("mcppackages", package("nsrbac", "npm", "it-nsrbac", npm_registry.url))
+        await real.create("mcpservers", server("nsrbac", "nsrbac", network={"egress": "deny"}))
+        await real.wait_for("mcppackages", "nsrbac", ready, timeout=20)
+        await real.wait_for("networkpolicies", "nsrbac", lambda o: True, api_version="networking.k8s.io/v1")
+        await real.wait_for("mcpservers", "nsrbac", lambda o: (o.get("status") or {}).get("url"), timeout=20)
+    assert time.monotonic() - started < 30
+    forbidden = [
+        r.getMessage() for r in caplog.records if re.search(r"Forbidden|is forbidden", r.getMessage())
+    ]
+    # kopf may say once that it cannot watch CRDs cluster-wide; nothing of ours is refused, nothing retried.
+    ours = [m for m in forbidden if "customresourcedefinitions" not in m]
+    assert ours == [], ours
+    assert len(forbidden) <= 2, forbidden
+
+
 # ------------------------------------------------------------------------------ garbage collection
 
 
@@ -351,7 +385,7 @@ async def test_reapplying_unchanged_children_changes_nothing(real: Cluster) -> N
     kube = Kube.from_env()
     try:
         created = [await kube.apply(m) for m in manifests]
-        assert created[0]["generation"] == 1
+        assert created[0]["metadata"]["generation"] == 1
         for manifest, plural, api_version in zip(
             manifests, ("deployments", "services"), (APPS, "v1"), strict=True
         ):
@@ -361,8 +395,8 @@ async def test_reapplying_unchanged_children_changes_nothing(real: Cluster) -> N
                 before = await real.get(plural, manifest["metadata"]["name"], api_version=api_version)
                 assert before is not None
                 after = await kube.apply(manifest)
-                unchanged += after["resourceVersion"] == before["metadata"]["resourceVersion"]
-                assert after["generation"] == before["metadata"].get("generation")
+                unchanged += after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+                assert after["metadata"].get("generation") == before["metadata"].get("generation")
                 if unchanged >= 3:
                     break
             assert unchanged >= 3, f"re-applying the unchanged {plural} kept writing new resourceVersions"

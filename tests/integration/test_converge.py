@@ -134,7 +134,8 @@ async def test_name_conflict_recovers_once_the_object_is_deleted(
     obj = await cluster.wait_for("mcpservers", "taken", reason_is("NameConflict"), timeout=30)
     assert "delete that object" in condition(obj)["message"]
     svc = await cluster.get("services", "taken", api_version="v1")
-    assert svc is not None and svc["spec"]["selector"] == {"app": "someone-else"}  # left alone
+    assert svc is not None
+    assert svc["spec"]["selector"] == {"app": "someone-else"}
 
     await cluster.delete("services", "taken", api_version="v1")
     await cluster.wait_for("mcpservers", "taken", reason_is("RollingOut"), timeout=30)

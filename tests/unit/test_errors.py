@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from mcp_operator.render.validation_text import describe_validation
 from mcp_operator.models import MCPPackageSpec, MCPServerSpec
+from mcp_operator.render.validation_text import describe_validation
 
 
 def error_of(model: type[BaseModel], data: dict[str, Any]) -> ValidationError:

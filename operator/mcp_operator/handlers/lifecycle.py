@@ -22,6 +22,10 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    # Watching named namespaces needs no cluster-wide scans of CRDs and namespaces, and a Role in
+    # those namespaces does not allow them: without this kopf retries the 403s at every start.
+    if not settings.peering.clusterwide:
+        settings.scanning.disabled = True
     tuning = state.tuning_from_env()
     state.clear()
     state.install(
