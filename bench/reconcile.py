@@ -567,6 +567,9 @@ async def confirm(client: httpx.AsyncClient, ns: str, n: int) -> list[str]:
         for s in await list_all(client, f"/api/v1/namespaces/{ns}/services", {"Accept": METADATA_LIST})
     }
     missing = []
+    for pkg in await list_all(client, CR_PATH.format(ns=ns, plural="mcppackages")):
+        if not (pkg.get("status") or {}).get("resolvedVersion"):
+            missing.append(f"{pkg['metadata']['name']}: package not resolved")
     for srv in servers:
         name, st = srv["metadata"]["name"], srv.get("status") or {}
         if not (st.get("url") and st.get("observedGeneration") == srv["metadata"]["generation"]):

@@ -1,6 +1,7 @@
 """Render the CustomResourceDefinitions and the field reference from the pydantic models.
 
-`python -m mcp_operator.crds write` regenerates crds/*.yaml and docs/reference/fields.md;
+`python -m mcp_operator.crds write` regenerates crds/*.yaml, docs/reference/fields.md and
+docs/reference/reasons.md;
 `check` exits non-zero when a committed file differs from what the models produce.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from mcp_operator.models import GROUP, KINDS, VERSION, Kind
+from mcp_operator.reasons import reasons_markdown
 
 HEADER = "# Generated from operator/mcp_operator/models.py by `make crds`. Do not edit.\n"
 _DROP = {"title", "additionalProperties_false"}
@@ -183,6 +185,7 @@ def reference_markdown() -> str:
 def generated_files(root: Path) -> dict[Path, str]:
     files = {root / "crds" / f"{kind.plural}.yaml": crd_yaml(kind) for kind in KINDS}
     files[root / "docs" / "reference" / "fields.md"] = reference_markdown()
+    files[root / "docs" / "reference" / "reasons.md"] = reasons_markdown()
     return files
 
 

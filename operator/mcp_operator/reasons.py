@@ -246,9 +246,10 @@ def reasons_markdown() -> str:
         "<!-- Generated from operator/mcp_operator/reasons.py by `make crds`. Do not edit. -->",
         "# Condition reasons",
         "",
-        "Every MCPPackage and MCPServer has a `Ready` condition (and `Reconciling` / `Stalled`, see",
-        "[resources.md](../resources.md#phases-and-conditions)). Its `reason` is one of these; the",
-        "same word is the reason of the Event posted when the condition turns to it.",
+        "Every MCPPackage and MCPServer has a `Ready` condition (see",
+        "[resources.md](../resources.md#phases-and-conditions)). Its `reason` is one of these; a",
+        "Warning Event with the same reason is posted when a problem is found (once per distinct",
+        'message, not on every retry). "Retried" says what the operator does without being asked.',
     ]
     for kind in (PACKAGE, SERVER):
         lines += [

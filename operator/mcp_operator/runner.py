@@ -65,6 +65,10 @@ def main(argv: Sequence[str]) -> int:
     args = parse(argv)
     kopf.configure(verbose=args.verbose, log_prefix=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not args.verbose:
+        # kopf says "Handler 'server_event' succeeded." for every watch event: thousands of lines
+        # that say nothing. The operator's own loggers (mcp_operator.*) say what it did.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_NoTraceForMissingCrds())
     try:

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -159,12 +160,24 @@ async def test_process_drains_on_sigterm() -> None:
     assert "stderr" not in log or "session" in log
 
 
+async def until_answer(
+    http: httpx.AsyncClient, done: Callable[[httpx.Response], bool], timeout: float = 30
+) -> httpx.Response:
+    """/readyz until `done` holds: a check that takes longer than a probe answers "starting"."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await http.get("/readyz")
+        if done(response):
+            return response
+        assert asyncio.get_running_loop().time() < deadline, f"/readyz still says {response.text!r}"
+        await asyncio.sleep(0.1)
+
+
 async def test_health_ready_and_metrics(start_bridge: StartBridge) -> None:
     bridge = await start_bridge(EVERYTHING)
     async with httpx.AsyncClient(base_url=bridge.url, timeout=30) as http:
         assert (await http.get("/healthz")).text == "ok\n"
-        ready = await http.get("/readyz")
-        assert ready.status_code == 200
+        ready = await until_answer(http, lambda r: r.status_code == 200)
         assert "everything" in ready.text
         assert (await http.get("/readyz")).text == ready.text  # cached
         async with mcp_client(bridge.url) as client:
@@ -187,7 +200,7 @@ async def test_not_ready_when_the_server_cannot_start(
 ) -> None:
     bridge = await start_bridge(command, startup_timeout=5)
     async with httpx.AsyncClient(base_url=bridge.url, timeout=30) as http:
-        ready = await http.get("/readyz")
+        ready = await until_answer(http, lambda r: "starting" not in r.text)
         assert ready.status_code == 503
         assert detail in ready.text
         failed = await http.post("/mcp", json=init_body(), headers={"Accept": "application/json"})

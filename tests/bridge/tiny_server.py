@@ -2,7 +2,7 @@
 
 Tools: `echo` (returns its `text`), `sleep` (waits `seconds`), `exit` (the process exits with `code`
 before answering), `pid` (returns the process id), `big` (returns `size` x's).
-Run with `python -I -S tiny_server.py`.
+Run with `python -I -S tiny_server.py`. TINY_START_DELAY=S makes it start S seconds late.
 """
 
 import json
@@ -56,6 +56,8 @@ def handle(msg):
 
 
 def main():
+    # TINY_START_DELAY: seconds to wait before reading anything, like a server that loads slowly.
+    time.sleep(float(os.environ.get("TINY_START_DELAY", "0")))
     for line in sys.stdin:
         if not line.strip():
             continue

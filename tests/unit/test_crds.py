@@ -55,7 +55,13 @@ def rules(kind: Kind) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize(
-    "relative", ["crds/mcppackages.yaml", "crds/mcpservers.yaml", "docs/reference/fields.md"]
+    "relative",
+    [
+        "crds/mcppackages.yaml",
+        "crds/mcpservers.yaml",
+        "docs/reference/fields.md",
+        "docs/reference/reasons.md",
+    ],
 )
 def test_committed_files_match_the_models(relative: str) -> None:
     files = crds.generated_files(ROOT)
@@ -73,6 +79,7 @@ def test_generated_files_are_exactly_these() -> None:
         "crds/mcppackages.yaml",
         "crds/mcpservers.yaml",
         "docs/reference/fields.md",
+        "docs/reference/reasons.md",
     ]
 
 
@@ -85,7 +92,7 @@ def test_write_then_check_in_a_fresh_root(tmp_path: Path, capsys: pytest.Capture
     assert "run `make crds`" in capsys.readouterr().err
     assert crds.main(["write", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.count("wrote ") == 3
+    assert out.count("wrote ") == 4
     assert crds.main(["check", "--root", str(tmp_path)]) == 0
     assert capsys.readouterr().err == ""
     # writing again changes nothing and says nothing
@@ -94,7 +101,13 @@ def test_write_then_check_in_a_fresh_root(tmp_path: Path, capsys: pytest.Capture
 
 
 @pytest.mark.parametrize(
-    "relative", ["crds/mcppackages.yaml", "crds/mcpservers.yaml", "docs/reference/fields.md"]
+    "relative",
+    [
+        "crds/mcppackages.yaml",
+        "crds/mcpservers.yaml",
+        "docs/reference/fields.md",
+        "docs/reference/reasons.md",
+    ],
 )
 def test_check_fails_for_a_modified_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], relative: str

@@ -371,8 +371,12 @@ def test_stdio_probes_use_the_bridge_health_endpoints() -> None:
     assert container["readinessProbe"] == {
         "httpGet": {"path": "/readyz", "port": "mcp"},
         "periodSeconds": 5,
+        "timeoutSeconds": 3,
         "failureThreshold": 3,
     }
+    # The bridge answers /readyz within 0.8 s: every probe waits longer than that.
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["timeoutSeconds"] >= 2
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "mcp"}
     assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "mcp"}
     assert container["startupProbe"]["periodSeconds"] * container["startupProbe"]["failureThreshold"] >= 60

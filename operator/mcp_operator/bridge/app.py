@@ -346,6 +346,7 @@ def create_app(config: BridgeConfig) -> web.Application:
         app[BRIDGE].registry.start()
 
     async def cleanup(app: web.Application) -> None:
+        await app[BRIDGE].probe.close()
         await app[BRIDGE].registry.shutdown()
 
     app.on_startup.append(startup)

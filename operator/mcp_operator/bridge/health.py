@@ -1,8 +1,15 @@
-"""Readiness: can the command be started, and does it answer an MCP initialize handshake?"""
+"""Readiness: can the command be started, and does it answer an MCP initialize handshake?
+
+The check runs in a task of its own, never in the request that asked for it: a kubelet probe
+that times out (1 s by default) cancels its request, and a check tied to that request would leave
+its child process behind, once per probe. Here one check runs at a time, every request waits for
+it only briefly (then answers 503 "still starting"), and the check always stops its child.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from mcp_operator.bridge.config import LATEST_HANDSHAKE_VERSION, BridgeConfig
@@ -13,6 +20,7 @@ log = logging.getLogger("mcp_operator.bridge")
 
 READY_TTL = 300.0
 NOT_READY_TTL = 2.0
+ANSWER_WITHIN = 0.8  # seconds a /readyz request waits for a running check (the kubelet gives 1 s)
 
 
 class ReadinessProbe:
@@ -21,17 +29,36 @@ class ReadinessProbe:
     def __init__(self, config: BridgeConfig, metrics: BridgeMetrics) -> None:
         self.config = config
         self.metrics = metrics
-        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[tuple[bool, str]] | None = None
         self._verdict: tuple[bool, str] | None = None
         self._expires = 0.0
+        self._closed = False
+        self.checks = 0  # checks started, for tests and metrics
 
-    async def check(self) -> tuple[bool, str]:
+    async def check(self, wait: float = ANSWER_WITHIN) -> tuple[bool, str]:
+        """The cached verdict while fresh; else the verdict of a check, if it comes within `wait`."""
         loop = asyncio.get_running_loop()
-        async with self._lock:
-            if self._verdict is None or loop.time() >= self._expires:
-                self._verdict = await self._probe()
-                self._expires = loop.time() + (READY_TTL if self._verdict[0] else NOT_READY_TTL)
+        if self._verdict is not None and loop.time() < self._expires:
             return self._verdict
+        if self._closed:
+            return False, "stopping"
+        if self._task is None:
+            self.checks += 1
+            self._task = asyncio.create_task(self._run(), name="readyz check")
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._task), wait)
+        except TimeoutError:
+            return False, "starting: the MCP server has not answered initialize yet"
+
+    async def _run(self) -> tuple[bool, str]:
+        loop = asyncio.get_running_loop()
+        try:
+            verdict = await self._probe()
+        finally:
+            self._task = None
+        self._verdict = verdict
+        self._expires = loop.time() + (READY_TTL if verdict[0] else NOT_READY_TTL)
+        return verdict
 
     async def _probe(self) -> tuple[bool, str]:
         probe = SharedChild(
@@ -51,7 +78,17 @@ class ReadinessProbe:
         except StartFailed as exc:
             log.warning("readyz: %s", exc)
             return False, str(exc)
+        finally:
+            await probe.stop()  # started or not, answered or cancelled: no child stays behind
         info = probe.init_result.get("serverInfo", {})
-        await probe.stop()
         name = info.get("name", "?") if isinstance(info, dict) else "?"
         return True, f"ready: {name} speaks MCP {probe.negotiated}"
+
+    async def close(self) -> None:
+        """Stop a running check (and its child); later requests get 'stopping'."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -54,6 +54,7 @@ class BridgeServer:
         if self._stopped:
             return
         self._stopped = True
+        await self.bridge.probe.close()  # a readiness check in flight must not outlive the bridge
         await self.bridge.registry.drain(self.config.drain_grace if grace is None else grace)
         await self.runner.cleanup()
 

@@ -143,10 +143,14 @@ def _probes(transport: str, path: str) -> dict[str, Any]:
         live: dict[str, Any] = {"httpGet": {"path": "/healthz", "port": "mcp"}}
     else:
         ready = live = {"tcpSocket": {"port": "mcp"}}
+    # Explicit timeouts: the kubelet's default (1 s) is what the bridge's /readyz answers within
+    # (0.8 s, "starting" while the server's first initialize is still on its way), with room.
+    # The startup probe only needs the bridge up: 2 s x 60; a server's own cold start (npx, uvx,
+    # a big package) shows as not ready, not as a restart.
     return {
-        "startupProbe": {**live, "periodSeconds": 2, "failureThreshold": 60},
-        "readinessProbe": {**ready, "periodSeconds": 5, "failureThreshold": 3},
-        "livenessProbe": {**live, "periodSeconds": 10, "failureThreshold": 3},
+        "startupProbe": {**live, "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 60},
+        "readinessProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+        "livenessProbe": {**live, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
     }
 
 

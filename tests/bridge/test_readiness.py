@@ -1,0 +1,139 @@
+"""/readyz for real servers: slow starts, probes that time out, and stopping with a check in flight.
+
+A kubelet probe that times out cancels its request. The readiness check must neither die with it
+(leaving its child behind) nor start again on every probe."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.bridge.conftest import TINY, StartBridge
+
+pytestmark = pytest.mark.bridge
+
+
+def slow_tiny(delay: float) -> tuple[tuple[str, ...], str]:
+    """The tiny server starting `delay` seconds late, with a marker to find its processes by."""
+    marker = f"--marker={uuid.uuid4().hex}"
+    return ("/usr/bin/env", f"TINY_START_DELAY={delay}", *TINY, marker), marker
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        # The bridge's own command line names the server too: count only the server processes.
+        if marker.encode() in cmdline and b"mcp_operator" not in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+async def eventually_none(marker: str, timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while processes_with(marker):
+        assert asyncio.get_running_loop().time() < deadline, f"children left behind: {processes_with(marker)}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_slow_server_becomes_ready_through_timed_out_probes(start_bridge: StartBridge) -> None:
+    command, marker = slow_tiny(2.0)
+    bridge = await start_bridge(command, startup_timeout=20)
+    most = 0
+    async with httpx.AsyncClient(base_url=bridge.url) as http:
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            try:
+                # Like a kubelet with timeoutSeconds well under the server's start time.
+                response = await http.get("/readyz", timeout=0.2)
+            except httpx.TimeoutException:
+                response = None
+            most = max(most, len(processes_with(marker)))
+            if response is not None and response.status_code == 200:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "never ready"
+            await asyncio.sleep(0.1)
+    assert "tiny" in response.text
+    assert most <= 1, f"{most} readiness children at once"
+    assert bridge.bridge.probe.checks == 1
+    await eventually_none(marker)  # the check stopped its child once it had its answer
+
+
+async def test_an_answer_within_the_probe_timeout_while_still_starting(start_bridge: StartBridge) -> None:
+    command, _ = slow_tiny(5.0)
+    bridge = await start_bridge(command, startup_timeout=20)
+    async with httpx.AsyncClient(base_url=bridge.url, timeout=5) as http:
+        started = asyncio.get_running_loop().time()
+        response = await http.get("/readyz")
+        elapsed = asyncio.get_running_loop().time() - started
+    assert response.status_code == 503
+    assert "starting" in response.text
+    assert elapsed < 1.0  # the kubelet's default probe timeout
+
+
+async def test_stopping_with_a_check_in_flight_leaves_no_child(start_bridge: StartBridge) -> None:
+    command, marker = slow_tiny(30.0)
+    bridge = await start_bridge(command, startup_timeout=60)
+    async with httpx.AsyncClient(base_url=bridge.url, timeout=5) as http:
+        assert (await http.get("/readyz")).status_code == 503
+    assert len(processes_with(marker)) == 1
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await bridge.stop(grace=2)
+    assert loop.time() - started < 10
+    await eventually_none(marker)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_sigterm_ends_the_bridge_within_its_grace_after_cancelled_probes() -> None:
+    command, marker = slow_tiny(30.0)
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mcp_operator", "bridge", "--host", "127.0.0.1", "--port", str(port),
+        "--drain-grace", "3", "--startup-timeout", "60", "--", *command,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            answered = 0
+            while answered < 5:
+                try:
+                    await http.get("/readyz", timeout=0.1)
+                    answered += 1
+                except httpx.TimeoutException:
+                    answered += 1  # a probe the kubelet gave up on
+                except httpx.TransportError:
+                    assert loop.time() < deadline, "the bridge did not start"
+                await asyncio.sleep(0.05)
+        assert len(processes_with(marker)) == 1
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        await eventually_none(marker)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
