@@ -12,21 +12,27 @@ export npm_config_update_notifier := false
 export npm_config_fund := false
 export npm_config_audit := false
 
-.PHONY: help deps test test-fast lint typecheck crds crds-check demo bench controlplane clean
+.PHONY: help constraints debs images deps test test-fast lint typecheck crds crds-check demo bench controlplane clean
 
 help:
 	@echo "make test      set everything up, run lint, type checks and the whole test suite"
 	@echo "make demo      run the operator against a local Kubernetes API and the example servers"
 	@echo "make lint      ruff, import-linter, mypy --strict"
 	@echo "make crds      regenerate crds/ and docs/reference/fields.md from the pydantic models"
+	@echo "make images    build the runtime and operator images (OCI archives in .cache/images)"
 	@echo "make bench     run the benchmarks in bench/"
 	@echo "make controlplane  build and start the local Kubernetes control plane"
 
-$(VENV)/.stamp: pyproject.toml
+# constraints.txt pins every Python package the suite installs (`make constraints` refreshes it).
+$(VENV)/.stamp: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --upgrade 'pip==26.3'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
+
+constraints:
+	$(BIN)/pip install -q --upgrade -e '.[dev]'
+	$(BIN)/pip freeze --exclude-editable | grep -v '^mcp-operator' > constraints.txt
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -45,7 +51,16 @@ node_modules/.stamp: package.json package-lock.json
 	if command -v go >/dev/null; then GOBIN=$(CURDIR)/.cache/bin go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2; \
 	else echo "Go is not installed: the OCI tests use their fake registry only"; fi
 
-deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl .cache/venvs/sdk2/.stamp .cache/bin/registry
+deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl .cache/venvs/sdk2/.stamp .cache/bin/registry debs
+
+# Pinned Debian packages (tools/debs.txt): mmdebstrap for the images, containerd & co for the node.
+debs:
+	$(PYTHON) tools/debs.py
+
+# The runtime and operator images as OCI archives in .cache/images (tools/images.py; needs root
+# for mmdebstrap). Rebuilt only when their inputs change.
+images: deps
+	$(PY) tools/images.py
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -59,7 +74,7 @@ crds: $(VENV)/.stamp
 crds-check: $(VENV)/.stamp
 	$(PY) -m mcp_operator.crds check
 
-test: deps lint crds-check
+test: deps lint crds-check images
 	$(BIN)/coverage erase
 	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=term -q
 

@@ -2,4 +2,5 @@ pytest_plugins = [
     "tests.fixtures.controlplane",
     "tests.fixtures.registries",
     "tests.fixtures.emulator",
+    "tests.fixtures.containerd",
 ]

@@ -1,0 +1,1 @@
+"""Images without a daemon: OCI layouts written from tar layers, pushed with the distribution API."""
