@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.registries",
     "tests.fixtures.emulator",
     "tests.fixtures.containerd",
+    "tests.fixtures.node",
 ]

@@ -131,6 +131,7 @@ class ControlPlane:
     client_cert: Path
     client_key: Path
     ready_seconds: float
+    node_kubeconfig: Path | None = None  # with `up --node`: the kubelet's credentials
 
     @classmethod
     def from_state(cls, run_dir: Path) -> ControlPlane:
@@ -144,6 +145,7 @@ class ControlPlane:
             client_cert=Path(state["client_cert"]),
             client_key=Path(state["client_key"]),
             ready_seconds=state["ready_seconds"],
+            node_kubeconfig=Path(state["node_kubeconfig"]) if state.get("node_kubeconfig") else None,
         )
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -172,7 +174,7 @@ def _alive(pid: int) -> bool:
 
 
 def spawn(
-    run_dir: Path, *, log_path: Path | None = None, exit_with_parent: bool = True
+    run_dir: Path, *, log_path: Path | None = None, exit_with_parent: bool = True, node: bool = False
 ) -> subprocess.Popen[bytes]:
     """Start `controlplane up` in its own session; it writes run_dir/state.json when ready."""
     binary = build(quiet=True)
@@ -182,6 +184,8 @@ def spawn(
     args = [str(binary), "up", "--dir", str(run_dir)]
     if exit_with_parent:
         args.append("--exit-with-parent")
+    if node:
+        args.append("--node")  # kube-scheduler too, and credentials for tests/node
     with log_path.open("wb") as log:
         return subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

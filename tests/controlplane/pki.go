@@ -24,7 +24,14 @@ type pki struct {
 	AdminCert, AdminKey     string
 	KCMCert, KCMKey         string
 	SAKey, SAPub            string
+	// For a local node (up --node): the kubelet's client identity, and the API server's
+	// identity towards kubelets (logs, exec, port-forward).
+	NodeCert, NodeKey                   string
+	KubeletClientCert, KubeletClientKey string
 }
+
+// NodeName is the name of the local node that `up --node` prepares for.
+const NodeName = "mcp-node"
 
 type keyPair struct {
 	cert *x509.Certificate
@@ -102,6 +109,9 @@ func generatePKI(dir string, serviceIP net.IP) (*pki, error) {
 		AdminCert: filepath.Join(d, "admin.crt"), AdminKey: filepath.Join(d, "admin.key"),
 		KCMCert: filepath.Join(d, "controller-manager.crt"), KCMKey: filepath.Join(d, "controller-manager.key"),
 		SAKey: filepath.Join(d, "sa.key"), SAPub: filepath.Join(d, "sa.pub"),
+		NodeCert: filepath.Join(d, "node.crt"), NodeKey: filepath.Join(d, "node.key"),
+		KubeletClientCert: filepath.Join(d, "apiserver-kubelet-client.crt"),
+		KubeletClientKey:  filepath.Join(d, "apiserver-kubelet-client.key"),
 	}
 	ca, err := issue(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: "mcp-operator-test-ca"},
@@ -129,6 +139,12 @@ func generatePKI(dir string, serviceIP net.IP) (*pki, error) {
 	}
 	if _, err := issue(clientCert("system:kube-controller-manager"), ca, p.KCMCert, p.KCMKey); err != nil {
 		return nil, fmt.Errorf("controller-manager cert: %w", err)
+	}
+	if _, err := issue(clientCert("system:node:"+NodeName, "system:nodes"), ca, p.NodeCert, p.NodeKey); err != nil {
+		return nil, fmt.Errorf("node cert: %w", err)
+	}
+	if _, err := issue(clientCert("kube-apiserver-kubelet-client", "system:masters"), ca, p.KubeletClientCert, p.KubeletClientKey); err != nil {
+		return nil, fmt.Errorf("kubelet client cert: %w", err)
 	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

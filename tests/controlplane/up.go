@@ -59,6 +59,8 @@ type State struct {
 	ClientKey  string  `json:"client_key"`
 	Etcd       string  `json:"etcd"`
 	ReadySecs  float64 `json:"ready_seconds"`
+	// NodeKubeconfig is set with --node: the kubelet's credentials (system:node:mcp-node).
+	NodeKubeconfig string `json:"node_kubeconfig,omitempty"`
 }
 
 func freePort() (int, error) {
@@ -208,6 +210,7 @@ func up(args []string) int {
 	readyTimeout := fs.Duration("ready-timeout", 180*time.Second, "how long to wait for readiness")
 	verbosity := fs.Int("v", 0, "log verbosity of the Kubernetes components")
 	exitWithParent := fs.Bool("exit-with-parent", false, "stop when the parent process exits (for test fixtures)")
+	node := fs.Bool("node", false, "also run kube-scheduler and prepare for a local node ("+NodeName+"): its kubeconfig, the API server's kubelet client certificate, the node-lifecycle controller")
 	_ = fs.Parse(args)
 	if *dir == "" {
 		logf("--dir is required")
@@ -285,6 +288,15 @@ func up(args []string) int {
 		return 1
 	}
 
+	nodeKubeconfig := ""
+	if *node {
+		nodeKubeconfig = filepath.Join(runDir, "node.kubeconfig")
+		if err := writeKubeconfig(nodeKubeconfig, server, "node", p.CACert, p.NodeCert, p.NodeKey, true); err != nil {
+			logf("kubeconfig: %v", err)
+			return 1
+		}
+	}
+
 	v := "--v=" + strconv.Itoa(*verbosity)
 	apiArgs := []string{
 		"--advertise-address=127.0.0.1",
@@ -307,9 +319,18 @@ func up(args []string) int {
 		"--profiling=false",
 		v,
 	}
+	enabled := controllers
+	if *node {
+		apiArgs = append(apiArgs,
+			"--kubelet-client-certificate="+p.KubeletClientCert,
+			"--kubelet-client-key="+p.KubeletClientKey,
+			"--kubelet-preferred-address-types=InternalIP")
+		// Marks the node Ready in its taints once the kubelet reports it; evicts nothing here.
+		enabled = append(append([]string{}, controllers...), "node-lifecycle-controller", "pod-garbage-collector-controller")
+	}
 	kcmArgs := []string{
 		"--kubeconfig=" + kcmKubeconfig,
-		"--controllers=" + strings.Join(controllers, ","),
+		"--controllers=" + strings.Join(enabled, ","),
 		"--service-account-private-key-file=" + p.SAKey,
 		"--root-ca-file=" + p.CACert,
 		"--use-service-account-credentials=true",
@@ -333,9 +354,26 @@ func up(args []string) int {
 		return 1
 	}
 	defer kcm.stop(20 * time.Second) // deferred calls run in reverse: KCM stops first
+	children := []*child{api, kcm}
+	if *node {
+		sched, err := startChild(runDir, "kube-scheduler", []string{
+			"--kubeconfig=" + adminKubeconfig,
+			"--leader-elect=false",
+			"--bind-address=127.0.0.1",
+			"--secure-port=0",
+			"--profiling=false",
+			v,
+		})
+		if err != nil {
+			logf("kube-scheduler: %v", err)
+			return 1
+		}
+		defer sched.stop(20 * time.Second)
+		children = append(children, sched)
+	}
 
 	childExited := func() (string, bool) {
-		for _, c := range []*child{api, kcm} {
+		for _, c := range children {
 			select {
 			case err := <-c.done:
 				c.done <- err // keep it readable for stop()
@@ -385,7 +423,7 @@ func up(args []string) int {
 	state := State{
 		PID: os.Getpid(), Server: server, Kubeconfig: adminKubeconfig,
 		CACert: p.CACert, ClientCert: p.AdminCert, ClientKey: p.AdminKey,
-		Etcd: etcdURL, ReadySecs: elapsed,
+		Etcd: etcdURL, ReadySecs: elapsed, NodeKubeconfig: nodeKubeconfig,
 	}
 	data, _ := json.MarshalIndent(state, "", "  ")
 	statePath := filepath.Join(runDir, "state.json")

@@ -1,0 +1,178 @@
+"""The operator's main job on a real node: MCPPackage + MCPServer -> pods that install the pinned
+package under the restricted Pod Security profile, become Ready through their real probes, and
+answer the official MCP SDK client through their Service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.bridge.conftest import mcp_client
+from tests.fixtures.cluster import Cluster, condition, running_operator
+from tests.fixtures.node import NodeCluster
+from tests.integration.helpers import package, ready, reason_is, server
+
+pytestmark = pytest.mark.node
+TINY_PY = (Path(__file__).resolve().parents[1] / "bridge" / "tiny_server.py").read_text()
+TINY_JS = """#!/usr/bin/env node
+// A small stdio MCP server: initialize (with the package's own version), tools/list, tools/call.
+const version = require(__dirname + '/package.json').version;
+const lines = require('readline').createInterface({input: process.stdin});
+lines.on('line', (line) => {
+  if (!line.trim()) return;
+  const msg = JSON.parse(line);
+  if (msg.id === undefined) return;
+  const params = msg.params || {};
+  let result = null;
+  if (msg.method === 'initialize') result = {protocolVersion: params.protocolVersion || '2025-11-25',
+    capabilities: {tools: {}}, serverInfo: {name: 'tiny-js', version}};
+  if (msg.method === 'ping') result = {};
+  if (msg.method === 'tools/list') result = {tools: [{name: 'echo', inputSchema: {type: 'object'}}]};
+  const text = 'echo ' + (params.arguments || {}).text;
+  if (msg.method === 'tools/call') result = {content: [{type: 'text', text}]};
+  const reply = result === null ? {jsonrpc: '2.0', id: msg.id, error: {code: -32601, message: 'no'}}
+    : {jsonrpc: '2.0', id: msg.id, result};
+  process.stdout.write(JSON.stringify(reply) + '\\n');
+});
+"""
+APPS = "apps/v1"
+
+
+@pytest.fixture
+async def cluster(node_cluster: NodeCluster, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
+    """A namespace that enforces the restricted Pod Security Standard, and the operator watching it."""
+    cp = node_cluster.controlplane
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+    }
+    async with httpx.AsyncClient(base_url=cp.server, verify=cp.ssl_context(), timeout=30) as admin:
+        assert (await admin.post("/api/v1/namespaces", json=namespace)).status_code == 201
+        monkeypatch.setenv("KUBECONFIG", str(cp.kubeconfig))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        client = Cluster(cp.kubeconfig, name)
+        try:
+            async with running_operator([name]):
+                yield client
+        finally:
+            await client.close()
+            await admin.delete(f"/api/v1/namespaces/{name}")
+
+
+async def service_url(cluster: Cluster, name: str) -> str:
+    """The Service's ClusterIP (the host reaches it through kube-proxy; cluster DNS is not here)."""
+    svc = await cluster.get("services", name, api_version="v1")
+    assert svc is not None
+    port = svc["spec"]["ports"][0]["port"]
+    url = f"http://{svc['spec']['clusterIP']}:{port}"
+    # Ready pods reach the Service's endpoints a moment later (endpoint slices, then kube-proxy).
+    deadline = asyncio.get_running_loop().time() + 60
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            try:
+                if (await http.get(f"{url}/readyz")).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, f"Service {name} never answered at {url}"
+            await asyncio.sleep(0.2)
+
+
+async def call_through_service(cluster: Cluster, name: str) -> tuple[list[str], str]:
+    """The official SDK client, through the Service: the tool names, and what `echo` answers."""
+    url = await service_url(cluster, name)
+    async with mcp_client(url) as client:
+        tools = [t.name for t in (await client.list_tools()).tools]
+        answer = await client.call_tool("echo", {"text": "hi"})
+    return tools, answer.content[0].text  # type: ignore[union-attr]
+
+
+async def server_version(cluster: Cluster, name: str) -> str:
+    url = await service_url(cluster, name)
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            f"{url}/mcp", json=body, headers={"Accept": "application/json, text/event-stream"}
+        )
+    text = answer.text
+    payload = (
+        json.loads(text.split("data: ", 1)[1])
+        if text.startswith("event:") or "data: " in text
+        else answer.json()
+    )
+    return str(payload["result"]["serverInfo"]["version"])
+
+
+async def pods(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    return await cluster.list("pods", "v1", selector=f"app.kubernetes.io/instance={name}")
+
+
+async def test_an_npm_server_runs_answers_scales_to_zero_and_upgrades(
+    cluster: Cluster, node_cluster: NodeCluster
+) -> None:
+    npm = node_cluster.npm
+    for version in ("1.0.0", "1.1.0"):
+        npm.publish_npm("@e2e/tiny", version, bin={"tiny-js": "server.js"}, files={"server.js": TINY_JS})
+    await cluster.create("mcppackages", package("tiny", "npm", "@e2e/tiny", npm.url, "1.0.0"))
+    await cluster.create("mcpservers", server("tiny", "tiny"))
+    obj = await cluster.wait_for("mcpservers", "tiny", ready, timeout=180, what="Running on the real node")
+    assert obj["status"]["phase"] == "Running"
+    assert obj["status"]["version"] == "1.0.0"
+
+    tools, text = await call_through_service(cluster, "tiny")
+    assert tools == ["echo"]
+    assert text == "echo hi"
+    assert await server_version(cluster, "tiny") == "1.0.0"
+
+    # The pod really runs restricted: uid 10001, read-only root, no capabilities.
+    (pod,) = await pods(cluster, "tiny")
+    security = pod["spec"]["containers"][0]["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert pod["status"]["phase"] == "Running"
+
+    await cluster.patch("mcpservers", "tiny", {"spec": {"enabled": False}})
+    await cluster.wait_for("mcpservers", "tiny", reason_is("Disabled"), timeout=120)
+    assert [p for p in await pods(cluster, "tiny") if not p["metadata"].get("deletionTimestamp")] == []
+    await cluster.patch("mcpservers", "tiny", {"spec": {"enabled": True}})
+    await cluster.wait_for("mcpservers", "tiny", ready, timeout=180, what="Running again")
+
+    await cluster.patch("mcppackages", "tiny", {"spec": {"source": {"version": "1.1.0"}}})
+    obj = await cluster.wait_for(
+        "mcpservers", "tiny", lambda o: o["status"].get("version") == "1.1.0" and ready(o), timeout=180
+    )
+    assert condition(obj)["reason"] == "Running"
+    deadline = asyncio.get_running_loop().time() + 60
+    while await server_version(cluster, "tiny") != "1.1.0":  # the Service may still reach an old pod
+        assert asyncio.get_running_loop().time() < deadline, "the new version never answered"
+        await asyncio.sleep(0.5)
+
+
+async def test_a_pypi_server_runs_and_answers(cluster: Cluster, node_cluster: NodeCluster) -> None:
+    pypi = node_cluster.pypi
+    modules = {"e2e_tiny/__init__.py": TINY_PY}
+    pypi.publish_pypi("e2e-tiny", "1.0.0", console_scripts={"e2e-tiny": "e2e_tiny:main"}, modules=modules)
+    await cluster.create("mcppackages", package("pytiny", "pypi", "e2e-tiny", pypi.url, "1.0.0"))
+    await cluster.create("mcpservers", server("pytiny", "pytiny"))
+    await cluster.wait_for("mcpservers", "pytiny", ready, timeout=180, what="Running on the real node")
+    url = await service_url(cluster, "pytiny")
+    async with mcp_client(url) as client:
+        answer = await client.call_tool("echo", {"text": "from a pod"})
+    assert answer.content[0].text == "from a pod"  # type: ignore[union-attr]
