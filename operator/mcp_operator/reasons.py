@@ -37,6 +37,10 @@ class Reason(StrEnum):
     INSTALL_METHOD_UNSUPPORTED = "InstallMethodUnsupported"
     TRANSPORT_UNSUPPORTED = "TransportUnsupported"
     NAME_CONFLICT = "NameConflict"
+    INSTALL_FAILED = "InstallFailed"
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+    IMAGE_UNAVAILABLE = "ImageUnavailable"
+    CONTAINER_CONFIG_ERROR = "ContainerConfigError"
 
 
 PACKAGE = "MCPPackage"
@@ -225,6 +229,39 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         RETRY + " (up to 1 min apart)",
         "a Deployment, Service or NetworkPolicy with the server's name exists and is not owned by it. "
         "Delete that object or rename the MCPServer; the operator notices within a minute.",
+    ),
+    (SERVER, Reason.INSTALL_FAILED): ReasonDoc(
+        SERVER,
+        False,
+        "Failed, or Degraded while other pods serve",
+        "follows the pods",
+        "the pod's install init container exited with an error. The message gives the exit code and "
+        "its meaning (3: the package does not match the pinned integrity; 4: registry unreachable "
+        "from the pod, version gone, or install failed) and the `kubectl logs` command to read.",
+    ),
+    (SERVER, Reason.CRASH_LOOP_BACK_OFF): ReasonDoc(
+        SERVER,
+        False,
+        "Failed, or Degraded while other pods serve",
+        "follows the pods",
+        "the server's container keeps exiting. The message gives the exit code, the restart count and "
+        "the `kubectl logs --previous` command to read.",
+    ),
+    (SERVER, Reason.IMAGE_UNAVAILABLE): ReasonDoc(
+        SERVER,
+        False,
+        "Failed, or Degraded while other pods serve",
+        "follows the pods",
+        "a container's image cannot be pulled (or, with imagePullPolicy Never, is not on the node). "
+        "Check `MCP_OPERATOR_RUNTIME_IMAGE` and the nodes' access to its registry.",
+    ),
+    (SERVER, Reason.CONTAINER_CONFIG_ERROR): ReasonDoc(
+        SERVER,
+        False,
+        "Failed, or Degraded while other pods serve",
+        "follows the pods",
+        "the kubelet cannot create a container, usually because a Secret or ConfigMap that "
+        "`spec.env` or `spec.envFrom` names does not exist.",
     ),
     (SERVER, Reason.INVALID_SPEC): ReasonDoc(
         SERVER, False, "Failed", WAITS, "the server spec failed the operator's validation. Fix it."

@@ -17,6 +17,7 @@ import pytest
 from tests.bridge.conftest import mcp_client
 from tests.fixtures.cluster import Cluster, condition, running_operator
 from tests.fixtures.node import NodeCluster
+from tests.fixtures.pkgbuild import build_wheel
 from tests.integration.helpers import package, ready, reason_is, server
 
 pytestmark = pytest.mark.node
@@ -176,3 +177,32 @@ async def test_a_pypi_server_runs_and_answers(cluster: Cluster, node_cluster: No
     async with mcp_client(url) as client:
         answer = await client.call_tool("echo", {"text": "from a pod"})
     assert answer.content[0].text == "from a pod"  # type: ignore[union-attr]
+
+
+async def test_failed_installs_show_the_init_containers_real_reason(
+    cluster: Cluster, node_cluster: NodeCluster
+) -> None:
+    """After the pin, the registry changes under it: the file now has other content (integrity
+    mismatch, installer exit 3), or the version is gone (exit 4). The server says which."""
+    pypi = node_cluster.pypi
+    changed = pypi.publish_pypi("e2e-changed", "1.0.0", console_scripts={"e2e-changed": "e2e_changed:main"})
+    gone = pypi.publish_pypi("e2e-gone", "1.0.0", console_scripts={"e2e-gone": "e2e_gone:main"})
+    for name in ("changed", "gone"):
+        await cluster.create("mcppackages", package(name, "pypi", f"e2e-{name}", pypi.url, "1.0.0"))
+        await cluster.wait_for("mcppackages", name, ready, timeout=60)
+    other = build_wheel(
+        "e2e-changed", "1.0.0", modules={"e2e_changed/__init__.py": "def main():\n    pass\n"}
+    )
+    assert other.filename == changed.filename
+    assert other.sha256 != changed.sha256
+    (pypi.packages / changed.filename).write_bytes(other.data)
+    (pypi.packages / gone.filename).unlink()
+    for name in ("changed", "gone"):
+        await cluster.create("mcpservers", server(name, name))
+
+    obj = await cluster.wait_for("mcpservers", "changed", reason_is("InstallFailed"), timeout=180)
+    assert "exited with code 3" in condition(obj)["message"]
+    assert "integrity" in condition(obj)["message"]
+    assert obj["status"]["phase"] == "Failed"
+    obj = await cluster.wait_for("mcpservers", "gone", reason_is("InstallFailed"), timeout=180)
+    assert "exited with code 4" in condition(obj)["message"]

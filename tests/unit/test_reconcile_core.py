@@ -91,7 +91,7 @@ def test_cache_links_servers_to_packages_and_unlinks_them() -> None:
     assert cache.servers_of("ns", "p") == []
     assert cache.servers_of("ns", "q") == [("ns", "s")]
     cache.drop_server(("ns", "s"))
-    assert cache.sizes() == {"packages": 0, "servers": 0, "children": 0, "by_package": 0}
+    assert cache.sizes() == {"packages": 0, "servers": 0, "children": 0, "by_package": 0, "pods": 0}
 
 
 def test_cache_keeps_the_controller_owner_of_children() -> None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mcp_operator.render.cache_paths import CHILD_PATHS
+from mcp_operator.render.cache_paths import CHILD_PATHS, POD_PATHS, SERVER_LABEL
 
 Key = tuple[str, str]  # (namespace, name)
 ChildKey = tuple[str, str, str]  # (kind, namespace, name)
@@ -20,7 +20,8 @@ ChildKey = tuple[str, str, str]  # (kind, namespace, name)
 def slim(body: Mapping[str, Any], *paths: tuple[str, ...]) -> dict[str, Any]:
     """A detached copy of the metadata the reconciles read and the given paths."""
     meta = body.get("metadata", {}) or {}
-    kept = {k: meta[k] for k in ("name", "namespace", "uid", "generation", "resourceVersion") if k in meta}
+    names = ("name", "namespace", "uid", "generation", "resourceVersion", "deletionTimestamp")
+    kept = {k: meta[k] for k in names if k in meta}
     owner = next((o.get("uid") for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
     if owner:
         kept["owner"] = owner
@@ -49,6 +50,7 @@ class Cache:
         self.servers: dict[Key, dict[str, Any]] = {}
         self.children: dict[ChildKey, dict[str, Any]] = {}
         self._by_package: dict[Key, set[str]] = {}  # (namespace, package) -> server names
+        self.pods: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, server) -> pod name -> pod
 
     # ------------------------------------------------------------------------------ servers
     def put_server(self, body: Mapping[str, Any]) -> Key:
@@ -99,10 +101,40 @@ class Cache:
     def child(self, kind: str, key: Key) -> dict[str, Any] | None:
         return self.children.get((kind, *key))
 
+    # --------------------------------------------------------------------------------- pods
+    def put_pod(self, body: Mapping[str, Any]) -> Key | None:
+        """A server's pod (labelled with the server's name); its key, or None if it names none."""
+        key = _pod_owner(body)
+        if key is None:
+            return None
+        name = str(body.get("metadata", {}).get("name", ""))
+        self.pods.setdefault(key, {})[name] = slim(body, *POD_PATHS)
+        return key
+
+    def drop_pod(self, body: Mapping[str, Any]) -> Key | None:
+        key = _pod_owner(body)
+        if key is None:
+            return None
+        pods = self.pods.get(key, {})
+        pods.pop(str(body.get("metadata", {}).get("name", "")), None)
+        if not pods:
+            self.pods.pop(key, None)
+        return key
+
+    def pods_of(self, key: Key) -> list[dict[str, Any]]:
+        return list(self.pods.get(key, {}).values())
+
     def sizes(self) -> dict[str, int]:
         return {
             "packages": len(self.packages),
             "servers": len(self.servers),
             "children": len(self.children),
             "by_package": len(self._by_package),
+            "pods": len(self.pods),
         }
+
+
+def _pod_owner(body: Mapping[str, Any]) -> Key | None:
+    meta = body.get("metadata", {}) or {}
+    server = (meta.get("labels") or {}).get(SERVER_LABEL)
+    return (str(meta.get("namespace") or ""), str(server)) if server else None

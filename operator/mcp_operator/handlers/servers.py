@@ -22,6 +22,7 @@ from mcp_operator.reasons import Reason
 from mcp_operator.render import network as render_network
 from mcp_operator.render.cache_paths import CHILD_PATHS
 from mcp_operator.render.drift import Applied, needs_apply
+from mcp_operator.render.pod_problems import pod_problem
 from mcp_operator.render.server_plan import Plan, Problem, plan_server
 from mcp_operator.render.status import not_ready_status, server_status
 
@@ -52,11 +53,12 @@ async def reconcile_server(key: Key) -> str:
     try:
         deployment = await _apply_children(key, meta.get("uid", ""), memory, plan)
     except NameConflict as exc:
-        problem = Plan(plan.spec, problem=_conflict(str(exc)))
-        return await _report_problem(server, memory, problem)
+        conflict = Plan(plan.spec, problem=_conflict(str(exc)))
+        return await _report_problem(server, memory, conflict)
     assert plan.spec is not None
     old = MCPServerStatus.model_validate(report.current_status(server, memory))
-    status = server_status(plan.spec, meta.get("generation"), deployment, old.version, old.conditions)
+    pods = pod_problem(ctx.cache.pods_of(key))
+    status = server_status(plan.spec, meta.get("generation"), deployment, old.version, old.conditions, pods)
     status["url"] = render_network.server_url(key[1], key[0], plan.spec, ctx.settings)
     await report.write_status(SERVER, *key, server, memory, status)
     return Outcome.DONE

@@ -82,3 +82,13 @@ async def service_event(event: kopf.RawEvent, **_: Any) -> None:
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
 async def policy_event(event: kopf.RawEvent, **_: Any) -> None:
     await _child_event("NetworkPolicy", event)
+
+
+@kopf.on.event("", "v1", "pods", labels=MANAGED)
+async def pod_event(event: kopf.RawEvent, **_: Any) -> None:
+    """A server's pod changed: its status may say why the server is not ready."""
+    ctx = state.get()
+    body = event.get("object") or {}
+    key = ctx.cache.drop_pod(body) if _deleted(event) else ctx.cache.put_pod(body)
+    if key is not None and key in ctx.cache.servers:
+        ctx.queue.add((SERVER, *key))

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from mcp_operator.render.labels import SERVER_LABEL
+
+__all__ = ["CHILD_PATHS", "POD_PATHS", "SERVER_LABEL"]
+
 CHILD_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Deployment": (("spec", "replicas"), ("spec", "template", "metadata", "annotations"), ("status",)),
     "Service": (("spec", "ports"), ("spec", "selector"), ("spec", "type")),
     "NetworkPolicy": (),
 }
+
+# Pods: only what says why a pod is not ready (render/pod_problems.py).
+POD_PATHS: tuple[tuple[str, ...], ...] = (
+    ("status", "phase"),
+    ("status", "initContainerStatuses"),
+    ("status", "containerStatuses"),
+)

@@ -16,6 +16,7 @@ from mcp_operator.models import (
     ServerPhase,
 )
 from mcp_operator.render.labels import VERSION_ANNOTATION
+from mcp_operator.render.pod_problems import PodProblem
 
 
 def now() -> str:
@@ -95,8 +96,10 @@ def server_status(
     deployment: dict[str, Any] | None,
     previous_version: str | None,
     conditions: list[Condition],
+    problem: PodProblem | None = None,
 ) -> dict[str, Any]:
-    """Phase, replicas, version and the Ready condition of an MCPServer, following its Deployment."""
+    """Phase, replicas, version and the Ready condition of an MCPServer, following its Deployment
+    and, while it is not all ready, what its pods say is wrong (`problem`)."""
     desired = spec.replicas if spec.enabled else 0
     dep_status: dict[str, Any] = (deployment or {}).get("status", {}) or {}
     dep_meta: dict[str, Any] = (deployment or {}).get("metadata", {}) or {}
@@ -117,6 +120,9 @@ def server_status(
             "DeploymentMissing",
             "the Deployment does not exist yet",
         )
+    elif spec.enabled and problem is not None and not (caught_up and ready >= desired and total == desired):
+        phase = ServerPhase.DEGRADED if ready > 0 else ServerPhase.FAILED
+        ok, reason, message = False, problem.reason, problem.message
     elif progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         phase, ok, reason = ServerPhase.FAILED, False, "ProgressDeadlineExceeded"
         message = (
