@@ -6,16 +6,14 @@ against the real control plane built from upstream modules (schemas, controllers
 
 from __future__ import annotations
 
-import gc
 import subprocess
 import time
-import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from tests.fixtures.cluster import Cluster, running_operator
+from tests.fixtures.cluster import Cluster, collect_closed_loop_garbage, running_operator
 from tests.fixtures.emulator import Emulator
 from tests.fixtures.faults import FaultProxy, serve_proxy
 
@@ -118,8 +116,5 @@ async def faulty(
         async with running_operator([] if cluster.emulator else [cluster.namespace]):
             yield cluster, proxy
     # Connections this fixture broke on purpose (hung answers, streams cut when the proxy stops)
-    # can sit in reference cycles until some later test's garbage collection finds them: collect
-    # them here, where they belong, instead of failing an unrelated test with a ResourceWarning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+    # belong to this test: collect them here, not in some later test.
+    collect_closed_loop_garbage()
