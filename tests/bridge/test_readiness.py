@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from tests.bridge.conftest import TINY, StartBridge
+from tests.fixtures.registries import free_port
 
 pytestmark = pytest.mark.bridge
 
@@ -96,13 +96,6 @@ async def test_stopping_with_a_check_in_flight_leaves_no_child(start_bridge: Sta
     await bridge.stop(grace=2)
     assert loop.time() - started < 10
     await eventually_none(marker)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_sigterm_ends_the_bridge_within_its_grace_after_cancelled_probes() -> None:

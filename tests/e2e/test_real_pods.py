@@ -18,31 +18,11 @@ from tests.bridge.conftest import mcp_client
 from tests.fixtures.cluster import Cluster, condition, running_operator
 from tests.fixtures.node import NodeCluster
 from tests.fixtures.pkgbuild import build_wheel
+from tests.fixtures.tiny_js import TINY_JS
 from tests.integration.helpers import package, ready, reason_is, server
 
 pytestmark = pytest.mark.node
 TINY_PY = (Path(__file__).resolve().parents[1] / "bridge" / "tiny_server.py").read_text()
-TINY_JS = """#!/usr/bin/env node
-// A small stdio MCP server: initialize (with the package's own version), tools/list, tools/call.
-const version = require(__dirname + '/package.json').version;
-const lines = require('readline').createInterface({input: process.stdin});
-lines.on('line', (line) => {
-  if (!line.trim()) return;
-  const msg = JSON.parse(line);
-  if (msg.id === undefined) return;
-  const params = msg.params || {};
-  let result = null;
-  if (msg.method === 'initialize') result = {protocolVersion: params.protocolVersion || '2025-11-25',
-    capabilities: {tools: {}}, serverInfo: {name: 'tiny-js', version}};
-  if (msg.method === 'ping') result = {};
-  if (msg.method === 'tools/list') result = {tools: [{name: 'echo', inputSchema: {type: 'object'}}]};
-  const text = 'echo ' + (params.arguments || {}).text;
-  if (msg.method === 'tools/call') result = {content: [{type: 'text', text}]};
-  const reply = result === null ? {jsonrpc: '2.0', id: msg.id, error: {code: -32601, message: 'no'}}
-    : {jsonrpc: '2.0', id: msg.id, result};
-  process.stdout.write(JSON.stringify(reply) + '\\n');
-});
-"""
 APPS = "apps/v1"
 
 

@@ -7,7 +7,6 @@ uid 10001, and the official MCP SDK client calls a tool through it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from mcp_operator.registries import resolve
 from mcp_operator.render.inputs import POD_UID, RUNTIME_IMAGE
 from tests.bridge.conftest import mcp_client
 from tests.fixtures.containerd import Containerd
-from tests.fixtures.registries import NpmRegistry, PypiRegistry
+from tests.fixtures.registries import NpmRegistry, PypiRegistry, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / ".cache" / "images"
@@ -73,13 +72,6 @@ def runtime(containerd: Containerd) -> str:
     for name in ("runtime", "operator"):
         containerd.ctr("images", "import", str(archive(name)))
     return RUNTIME_IMAGE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Running:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.controlplane import manage
+from tests.fixtures.registries import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "operator"))
@@ -64,15 +65,6 @@ def run(
     *args: str, check: bool = True, timeout: float = 60, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=timeout, **kwargs)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def build_pause(out_dir: Path) -> Path:

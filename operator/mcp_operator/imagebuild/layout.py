@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
 import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -165,7 +164,3 @@ def read_archive_manifest(archive: Path) -> tuple[dict[str, Any], dict[str, Any]
         manifest = read("blobs/sha256/" + index["manifests"][0]["digest"].removeprefix("sha256:"))
         config = read("blobs/sha256/" + manifest["config"]["digest"].removeprefix("sha256:"))
     return index, manifest, config
-
-
-def remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
