@@ -12,7 +12,7 @@ export npm_config_update_notifier := false
 export npm_config_fund := false
 export npm_config_audit := false
 
-.PHONY: help constraints debs images deps test test-fast lint typecheck crds crds-check demo bench controlplane clean
+.PHONY: help constraints debs images mirror deps test test-fast lint typecheck crds crds-check demo bench controlplane clean
 
 help:
 	@echo "make test      set everything up, run lint, type checks and the whole test suite"
@@ -51,7 +51,15 @@ node_modules/.stamp: package.json package-lock.json
 	if command -v go >/dev/null; then GOBIN=$(CURDIR)/.cache/bin go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2; \
 	else echo "Go is not installed: the OCI tests use their fake registry only"; fi
 
-deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl .cache/venvs/sdk2/.stamp .cache/bin/registry debs
+# Real MCP servers (server-everything, mcp-server-time) and their dependencies, pinned in
+# tools/mirror/ and fetched once: tests and the demo serve them from local registries.
+.cache/mirror/.stamp: tools/mirror.py tools/mirror/package-lock.json tools/mirror/pypi.txt $(VENV)/.stamp
+	$(PY) tools/mirror.py
+	touch $@
+
+mirror: .cache/mirror/.stamp
+
+deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl .cache/venvs/sdk2/.stamp .cache/bin/registry debs mirror
 
 # Pinned Debian packages (tools/debs.txt): mmdebstrap for the images, containerd & co for the node.
 debs:

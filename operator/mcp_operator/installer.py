@@ -349,6 +349,11 @@ async def install_pypi(request: InstallRequest, client: httpx.AsyncClient, work:
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"
     env["PIP_CONFIG_FILE"] = os.devnull
+    index = urlsplit(request.registry)
+    if index.scheme == "http" and index.hostname:
+        # pip ignores a plain-http index unless its host is trusted: the user chose this registry
+        # (the package itself was checked against its pinned digest above; its dependencies are not).
+        env["PIP_TRUSTED_HOST"] = index.hostname + (f":{index.port}" if index.port else "")
     python = request.dest / "bin" / "python"
     if importlib.util.find_spec("pip") is not None:
         # Fast path: an empty venv, filled by this interpreter's pip (pip >= 22.3 has --python).

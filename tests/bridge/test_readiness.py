@@ -130,3 +130,64 @@ async def test_sigterm_ends_the_bridge_within_its_grace_after_cancelled_probes()
             await proc.wait()
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+CRASHING = (
+    sys.executable,
+    "-c",
+    "import sys; print('unknown time zone: Not/AZone', file=sys.stderr); sys.exit(7)",
+)
+
+
+async def test_a_server_that_dies_before_answering_ends_the_bridge_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing will make such a server ready without a change: the bridge ends (the kubelet then
+    restarts it and reports CrashLoopBackOff) and leaves the reason where the kubelet reads it."""
+    from mcp_operator.bridge import server as bridge_server
+    from mcp_operator.bridge.config import BridgeConfig
+
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    monkeypatch.setattr(bridge_server, "TERMINATION_LOG", log)
+    port = free_port()
+    config = BridgeConfig(command=CRASHING, host="127.0.0.1", port=port, drain_grace=1)
+    serving = asyncio.create_task(bridge_server.serve(config, asyncio.Event()))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not serving.done():
+            try:
+                response = await http.get("/readyz")
+                assert response.status_code == 503
+            except httpx.TransportError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "the bridge kept running"
+            await asyncio.sleep(0.05)
+    assert serving.result() == bridge_server.EXIT_SERVER_CRASHED
+    said = log.read_text()
+    assert "exited with code 7 before answering initialize" in said
+    assert "unknown time zone: Not/AZone" in said
+
+
+async def test_a_server_that_was_ready_once_does_not_end_the_bridge_when_a_check_fails(
+    start_bridge: StartBridge, tmp_path: Path
+) -> None:
+    """Once ready, a failing check only makes the pod unready: sessions in flight keep their server."""
+    flag = tmp_path / "broken"
+    script = (
+        "import os, runpy, sys\n"
+        f"if os.path.exists({str(flag)!r}): sys.exit(5)\n"
+        f"sys.argv = [{TINY[-1]!r}]\n"
+        f"runpy.run_path({TINY[-1]!r}, run_name='__main__')\n"
+    )
+    bridge = await start_bridge((sys.executable, "-c", script), startup_timeout=20)
+    probe = bridge.bridge.probe
+    crashed: list[str] = []
+    probe.on_crash = crashed.append
+    assert (await probe.check(wait=20))[0] is True
+    flag.write_text("")
+    probe._expires = 0.0  # the cached verdict is stale: the next request checks again
+    ok, why = await probe.check(wait=20)
+    assert not ok
+    assert "exited with code 5" in why
+    assert crashed == []

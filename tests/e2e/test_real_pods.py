@@ -5,17 +5,13 @@ answer the official MCP SDK client through their Service."""
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.bridge.conftest import mcp_client
-from tests.fixtures.cluster import Cluster, condition, running_operator
+from tests.e2e.conftest import call_through_service, pods, server_version, service_url
+from tests.fixtures.cluster import Cluster, condition
 from tests.fixtures.node import NodeCluster
 from tests.fixtures.pkgbuild import build_wheel
 from tests.fixtures.tiny_js import TINY_JS
@@ -23,87 +19,6 @@ from tests.integration.helpers import package, ready, reason_is, server
 
 pytestmark = pytest.mark.node
 TINY_PY = (Path(__file__).resolve().parents[1] / "bridge" / "tiny_server.py").read_text()
-APPS = "apps/v1"
-
-
-@pytest.fixture
-async def cluster(node_cluster: NodeCluster, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
-    """A namespace that enforces the restricted Pod Security Standard, and the operator watching it."""
-    cp = node_cluster.controlplane
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    namespace = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-    }
-    async with httpx.AsyncClient(base_url=cp.server, verify=cp.ssl_context(), timeout=30) as admin:
-        assert (await admin.post("/api/v1/namespaces", json=namespace)).status_code == 201
-        monkeypatch.setenv("KUBECONFIG", str(cp.kubeconfig))
-        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        client = Cluster(cp.kubeconfig, name)
-        try:
-            async with running_operator([name]):
-                yield client
-        finally:
-            await client.close()
-            await admin.delete(f"/api/v1/namespaces/{name}")
-
-
-async def service_url(cluster: Cluster, name: str) -> str:
-    """The Service's ClusterIP (the host reaches it through kube-proxy; cluster DNS is not here)."""
-    svc = await cluster.get("services", name, api_version="v1")
-    assert svc is not None
-    port = svc["spec"]["ports"][0]["port"]
-    url = f"http://{svc['spec']['clusterIP']}:{port}"
-    # Ready pods reach the Service's endpoints a moment later (endpoint slices, then kube-proxy).
-    deadline = asyncio.get_running_loop().time() + 60
-    async with httpx.AsyncClient(timeout=5) as http:
-        while True:
-            try:
-                if (await http.get(f"{url}/readyz")).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, f"Service {name} never answered at {url}"
-            await asyncio.sleep(0.2)
-
-
-async def call_through_service(cluster: Cluster, name: str) -> tuple[list[str], str]:
-    """The official SDK client, through the Service: the tool names, and what `echo` answers."""
-    url = await service_url(cluster, name)
-    async with mcp_client(url) as client:
-        tools = [t.name for t in (await client.list_tools()).tools]
-        answer = await client.call_tool("echo", {"text": "hi"})
-    return tools, answer.content[0].text  # type: ignore[union-attr]
-
-
-async def server_version(cluster: Cluster, name: str) -> str:
-    url = await service_url(cluster, name)
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    async with httpx.AsyncClient(timeout=30) as http:
-        answer = await http.post(
-            f"{url}/mcp", json=body, headers={"Accept": "application/json, text/event-stream"}
-        )
-    text = answer.text
-    payload = (
-        json.loads(text.split("data: ", 1)[1])
-        if text.startswith("event:") or "data: " in text
-        else answer.json()
-    )
-    return str(payload["result"]["serverInfo"]["version"])
-
-
-async def pods(cluster: Cluster, name: str) -> list[dict[str, Any]]:
-    return await cluster.list("pods", "v1", selector=f"app.kubernetes.io/instance={name}")
 
 
 async def test_an_npm_server_runs_answers_scales_to_zero_and_upgrades(

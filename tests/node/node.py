@@ -14,6 +14,7 @@ Pods reach the host at GATEWAY (the bridge's address): local registries for pods
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tests.controlplane import manage
 from tests.fixtures.registries import free_port
@@ -42,6 +43,8 @@ PAUSE_IMAGE = "localhost/mcp-pause:1"
 CNI_BIN = Path("/usr/lib/cni")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 CGROUP_NAMES = ("kubepods", "kubepods.slice")
+LOCK_FILE = Path(tempfile.gettempdir()) / "mcp-operator-node.lock"
+LOCK_TIMEOUT = 1800.0
 NEEDED_TOOLS = ("containerd", "ctr", "runc", "iptables", "iptables-save", "iptables-restore", "ip")
 
 
@@ -112,6 +115,7 @@ class Node:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     started_seconds: float = 0.0
+    _lock: IO[bytes] | None = None
 
     @property
     def socket(self) -> Path:
@@ -122,8 +126,9 @@ class Node:
 
     # ---------------------------------------------------------------------------------- start
     def start(self, images: list[Path], timeout: float = 120) -> None:
-        started = time.monotonic()
         assert self.controlplane.node_kubeconfig is not None, "start the control plane with node=True"
+        self._take_machine()
+        started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._network()
         self._containerd()
@@ -133,6 +138,25 @@ class Node:
         self._proxy()
         self._wait_ready(timeout)
         self.started_seconds = time.monotonic() - started
+
+    def _take_machine(self, timeout: float = LOCK_TIMEOUT) -> None:
+        """One node per machine (its bridge, iptables chains and cgroups have fixed names): wait,
+        bounded, for another node (a parallel run, a demo) to stop."""
+        self._lock = LOCK_FILE.open("wb")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._lock.close()
+                    self._lock = None
+                    raise RuntimeError(
+                        f"another local node has held {LOCK_FILE} for {timeout:.0f}s: stop it (a demo or "
+                        "another test run) and try again"
+                    ) from None
+                time.sleep(0.5)
 
     def _sysctl(self, key: str, value: str) -> None:
         path = Path("/proc/sys") / key.replace(".", "/")
@@ -334,6 +358,9 @@ state = "{base}/state"
         for key, value in self.sysctls.items():
             (Path("/proc/sys") / key.replace(".", "/")).write_text(value)
         self.sysctls.clear()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     def _wait_task_gone(self, task: str) -> None:
         deadline = time.monotonic() + 10

@@ -127,3 +127,21 @@ def test_server_status_reports_the_pods_problem_until_all_are_ready() -> None:
         problem,
     )
     assert disabled["phase"] == "Disabled"
+
+
+def test_the_containers_own_last_words_are_in_the_message_trimmed() -> None:
+    said = "the MCP server (mcp-server-time) exited with code 1 before answering initialize; it said: boom"
+    crash = {
+        "name": "server",
+        "restartCount": 1,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 3, "message": said + "\n"}},
+    }
+    found = pod_problem([pod(main=[crash])])
+    assert found is not None
+    assert f"restarted 1 times): {said}; see" in found.message
+    long = {"name": "install", "state": {"terminated": {"exitCode": 4, "message": "x" * 5000 + " the end"}}}
+    found = pod_problem([pod(init=[long])])
+    assert found is not None
+    assert found.message.count("x") < 500
+    assert "x the end; see" in found.message

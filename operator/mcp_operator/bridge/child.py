@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -10,6 +11,8 @@ import signal
 from collections.abc import Callable, Sequence
 
 log = logging.getLogger("mcp_operator.bridge.child")
+STDERR_TAIL_LINES = 5  # kept to say why a server that died at start died
+STDERR_TAIL_CHARS = 300
 
 OnMessage = Callable[[bytes], None]
 OnExit = Callable[["Child", int | None, str], None]
@@ -46,6 +49,7 @@ class Child:
         self.returncode: int | None = None
         self.exit_reason = ""
         self.stopping = False
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
 
     @property
     def pid(self) -> int | None:
@@ -128,7 +132,10 @@ class Child:
                 continue
             if not line:
                 return
-            log.info("session %s stderr: %s", self.label, line.decode(errors="replace").rstrip())
+            text = line.decode(errors="replace").rstrip()
+            if text:
+                self.stderr_tail.append(text[:STDERR_TAIL_CHARS])
+            log.info("session %s stderr: %s", self.label, text)
 
     def _kill(self, sig: int) -> None:
         proc = self._proc

@@ -118,14 +118,13 @@ def parse_args(argv: Sequence[str]) -> tuple[BridgeConfig, str]:
     ), ns.log_level
 
 
-def run(main: Coroutine[Any, Any, None]) -> None:
+def run(main: Coroutine[Any, Any, int]) -> int:
     """Run on uvloop when it is installed (a third less event-loop overhead), else asyncio."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        asyncio.run(main)
-        return
-    uvloop.run(main)
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def main(argv: list[str]) -> int:
@@ -141,8 +140,7 @@ def main(argv: list[str]) -> int:
     from mcp_operator.bridge.server import serve
 
     try:
-        run(serve(config))
+        return run(serve(config))
     except OSError as exc:
         print(f"mcp-operator bridge: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
-    return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from mcp_operator.bridge.config import LATEST_HANDSHAKE_VERSION, BridgeConfig
 from mcp_operator.bridge.metrics import BridgeMetrics
@@ -29,6 +30,10 @@ class ReadinessProbe:
     def __init__(self, config: BridgeConfig, metrics: BridgeMetrics) -> None:
         self.config = config
         self.metrics = metrics
+        self.ever_ready = False
+        # Called once when the server exits before it ever answered: nothing will make it work
+        # without a change, so the bridge ends (the kubelet restarts it: CrashLoopBackOff).
+        self.on_crash: Callable[[str], None] | None = None
         self._task: asyncio.Task[tuple[bool, str]] | None = None
         self._verdict: tuple[bool, str] | None = None
         self._expires = 0.0
@@ -77,12 +82,24 @@ class ReadinessProbe:
             await probe.start(params, self.config.startup_timeout)
         except StartFailed as exc:
             log.warning("readyz: %s", exc)
+            code = probe.child.returncode
+            if code is not None and not probe.child.stopping and not self.ever_ready:
+                self._crashed(code, list(probe.child.stderr_tail))
             return False, str(exc)
         finally:
             await probe.stop()  # started or not, answered or cancelled: no child stays behind
+        self.ever_ready = True
         info = probe.init_result.get("serverInfo", {})
         name = info.get("name", "?") if isinstance(info, dict) else "?"
         return True, f"ready: {name} speaks MCP {probe.negotiated}"
+
+    def _crashed(self, code: int, stderr: list[str]) -> None:
+        command = " ".join(self.config.command)
+        said = f"; it said: {' | '.join(stderr)}" if stderr else " without output on stderr"
+        message = f"the MCP server ({command}) exited with code {code} before answering initialize{said}"
+        log.error("%s", message)
+        if self.on_crash is not None:
+            self.on_crash(message)
 
     async def close(self) -> None:
         """Stop a running check (and its child); later requests get 'stopping'."""

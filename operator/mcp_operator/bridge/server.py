@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -66,9 +67,28 @@ class BridgeServer:
         await self.stop()
 
 
-async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None:
-    """Serve until SIGTERM or SIGINT (or `stop` is set), then drain within `config.drain_grace`."""
+TERMINATION_LOG = Path("/dev/termination-log")  # the kubelet's default terminationMessagePath
+EXIT_SERVER_CRASHED = 3
+
+
+def write_termination_message(message: str, path: Path | None = None) -> None:
+    """Where the kubelet reads why a container ended (pod status ...terminated.message); only in
+    a container, where the file exists."""
+    path = path or TERMINATION_LOG
+    if path.is_file():
+        try:
+            path.write_text(message[:4000])
+        except OSError as exc:
+            log.debug("cannot write %s: %s", path, exc)
+
+
+async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
+    """Serve until SIGTERM or SIGINT (or `stop` is set), then drain within `config.drain_grace`.
+
+    Returns the exit status: 0, or EXIT_SERVER_CRASHED when the MCP server exited before it ever
+    answered initialize (then the reason is also the container's termination message)."""
     stop = stop or asyncio.Event()
+    crashed: list[str] = []
     loop = asyncio.get_running_loop()
     signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
     try:
@@ -77,6 +97,12 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None
     except (RuntimeError, ValueError):  # not the main thread: the embedder stops us through `stop`
         signals = ()
     server = BridgeServer(config)
+
+    def on_crash(message: str) -> None:
+        crashed.append(message)
+        stop.set()
+
+    server.bridge.probe.on_crash = on_crash
     try:
         await server.start()
         await stop.wait()
@@ -85,4 +111,9 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> None
         await server.stop()
         for sig in signals:
             loop.remove_signal_handler(sig)
+    if crashed:
+        write_termination_message(crashed[0])
+        log.error("bridge stopped: %s", crashed[0])
+        return EXIT_SERVER_CRASHED
     log.info("bridge stopped")
+    return 0

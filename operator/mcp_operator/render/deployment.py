@@ -126,6 +126,8 @@ def install_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
         ],
         "securityContext": container_security_context(),
         "volumeMounts": _mounts(),
+        # Why an install failed, in the pod's status: the installer's last words.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
 
 
@@ -217,6 +219,8 @@ def _base_container(inp: ServerInput, image: str, settings: Settings, runtime: b
         "env": [*base_env, *_env(spec.env)],
         "securityContext": container_security_context(),
         "volumeMounts": _mounts() if runtime else [{"name": "tmp", "mountPath": "/tmp"}],
+        # The bridge writes why the server died to /dev/termination-log; else the log's end.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         **_probes(spec.transport, BRIDGE_PATH),
     }
     if not container["env"]:

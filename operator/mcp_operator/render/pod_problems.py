@@ -23,6 +23,7 @@ INSTALL_EXITS = {
     "failed: check that pods can reach spec.source.registry",
 }
 IMAGE_REASONS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+MESSAGE_CHARS = 400
 CONFIG_REASONS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 
 
@@ -41,6 +42,15 @@ def _terminated(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return dict(last["terminated"]) if last.get("terminated") else None
 
 
+def said(ended: Mapping[str, Any]) -> str:
+    """The container's termination message (the bridge writes why the server died; with
+    FallbackToLogsOnError, else the end of its log), trimmed to what fits a condition."""
+    text = " ".join(str(ended.get("message") or "").split())
+    if len(text) > MESSAGE_CHARS:
+        text = "..." + text[-MESSAGE_CHARS:]
+    return f": {text}" if text else ""
+
+
 def _waiting(status: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict((status.get("state") or {}).get("waiting") or {})
 
@@ -53,7 +63,7 @@ def _install_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None:
     meaning = INSTALL_EXITS.get(code, "the install failed")
     return PodProblem(
         Reason.INSTALL_FAILED,
-        f"pod {pod}: the install init container exited with code {code}: {meaning}; see "
+        f"pod {pod}: the install init container exited with code {code}: {meaning}{said(ended)}; see "
         f"`kubectl logs {pod} -c {status.get('name', 'install')}`",
     )
 
@@ -81,8 +91,8 @@ def _container_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None
         restarts = status.get("restartCount", 0)
         return PodProblem(
             Reason.CRASH_LOOP_BACK_OFF,
-            f"pod {pod}: container {name} keeps exiting (exit code {code}, restarted {restarts} times); "
-            f"see `kubectl logs {pod} -c {name} --previous`",
+            f"pod {pod}: container {name} keeps exiting (exit code {code}, restarted {restarts} times)"
+            f"{said(ended)}; see `kubectl logs {pod} -c {name} --previous`",
         )
     return None
 
