@@ -89,8 +89,8 @@ test: deps lint crds-check images
 test-fast: deps
 	$(BIN)/pytest -q -x tests/unit
 
-demo: deps
-	$(PY) tools/demo.py
+demo: deps images
+	$(PY) tools/demo.py $(DEMO_ARGS)
 
 bench: deps
 	$(PY) bench/reconcile.py

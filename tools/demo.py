@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 NAMESPACE = "mcp-demo"
@@ -37,20 +35,6 @@ CALLS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def say(text: str) -> None:
     print(f"\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"==> {text}", flush=True)
-
-
-def examples(npm: str, pypi: str) -> tuple[str, list[str]]:
-    """examples/*.yaml as a stream, packages without a registry pointed at the local ones."""
-    docs: list[dict[str, Any]] = []
-    pointed = []
-    for path in sorted((ROOT / "examples").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            source = doc.get("spec", {}).get("source", {}) if doc.get("kind") == "MCPPackage" else {}
-            if source.get("type") in {"npm", "pypi"} and not source.get("registry"):
-                source["registry"] = npm if source["type"] == "npm" else pypi
-                pointed.append(doc["metadata"]["name"])
-            docs.append(doc)
-    return yaml.safe_dump_all(docs, sort_keys=False), pointed
 
 
 def servers(stack: Any) -> list[dict[str, Any]]:
@@ -137,14 +121,16 @@ def main() -> int:
     say("building the local control plane and node (cached after the first time)")
     try:
         with local_stack(RUN_DIR, say) as stack:
-            return run(stack, args.once, args.timeout)
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        say("stopped: the node, the control plane and the registries are gone")
+            code = run(stack, args.once, args.timeout)
+    except KeyboardInterrupt:  # Ctrl-C is how the demo ends
+        code = 0
+    say("stopped: the node, the control plane and the registries are gone")
+    return code
 
 
 def run(stack: Any, once: bool, timeout: float) -> int:
+    from tests.node.stack import examples_for
+
     kubeconfig = stack.controlplane.kubeconfig
     stack.kubectl("create", "namespace", NAMESPACE)
     stack.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
@@ -153,7 +139,7 @@ def run(stack: Any, once: bool, timeout: float) -> int:
     env = {"KUBECONFIG": str(kubeconfig), "PATH": str(ROOT / ".venv" / "bin") + ":/usr/bin:/bin"}
     operator = subprocess.Popen([str(OPERATOR), "run", "-n", NAMESPACE], env=env, stdout=log, stderr=log)
     try:
-        manifests, pointed = examples(stack.npm.url, stack.pypi.url)
+        manifests, pointed = examples_for(stack, [ROOT / "examples"])
         mirror = stack.npm.bind_host
         say(f"applying examples/ (the registry of {', '.join(pointed)}: the local mirror at {mirror})")
         print(stack.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=manifests).stdout, end="")

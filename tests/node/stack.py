@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from tests.controlplane import manage
 from tests.fixtures.registries import MIRROR, NpmRegistry, PypiRegistry, mirror_storage
@@ -70,6 +73,23 @@ def install_crds(cp: manage.ControlPlane) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{plural} not served 60s after the CRDs were applied")
             time.sleep(0.1)
+
+
+def examples_for(stack: Stack, paths: list[Path]) -> tuple[str, list[str]]:
+    """The manifests of `paths` (files, or folders without recursing, as `kubectl apply -f` reads
+    them) as one stream, npm and PyPI packages that name no registry pointed at the stack's:
+    pods here cannot reach the public registries. Returns the stream and the packages pointed."""
+    files = [f for p in paths for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
+    docs: list[dict[str, Any]] = []
+    pointed = []
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            source = doc.get("spec", {}).get("source", {}) if doc.get("kind") == "MCPPackage" else {}
+            if source.get("type") in {"npm", "pypi"} and not source.get("registry"):
+                source["registry"] = stack.npm.url if source["type"] == "npm" else stack.pypi.url
+                pointed.append(doc["metadata"]["name"])
+            docs.append(doc)
+    return yaml.safe_dump_all(docs, sort_keys=False), pointed
 
 
 @contextmanager
