@@ -73,7 +73,7 @@ def test_start_run_a_pod_and_stop_without_leftovers() -> None:
         if node is not None:
             node.stop()
         stop_seconds = time.monotonic() - started
-        left = node.leftovers() if node is not None else []
+        left = node.left_behind if node is not None else []
         manage.stop(process)
         shutil.rmtree(node_dir, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)

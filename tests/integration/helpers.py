@@ -52,55 +52,21 @@ async def wait_event(cluster: Cluster, name: str, reason: str, timeout: float = 
         await asyncio.sleep(0.05)
 
 
-READY_CONDITIONS = [
-    {"type": t, "status": "True"} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-]
-
-
-async def act_as_kubelet(cluster: Cluster, name: str, timeout: float = 60.0) -> dict[str, Any]:
-    """Make the Deployment's pods ready, as a kubelet would, until the rollout is complete.
-
-    On the real API server the pods exist (created by the ReplicaSet controller) and get a Ready
-    status; the controllers then compute the Deployment's status. The emulator has no
-    controllers, so its Deployment status is written directly.
-    """
-    if cluster.emulator is not None:
-        dep = await cluster.get("deployments", name, api_version="apps/v1")
-        assert dep is not None, f"Deployment {name} does not exist"
-        replicas = dep["spec"]["replicas"]
-        status = {
-            "observedGeneration": dep["metadata"].get("generation", 1),
-            "replicas": replicas,
-            "updatedReplicas": replicas,
-            "readyReplicas": replicas,
-            "availableReplicas": replicas,
-        }
-        return await cluster.patch(
-            "deployments", name, {"status": status}, api_version="apps/v1", subresource="status"
-        )
-    deadline = time.monotonic() + timeout
-    while True:
-        dep = await cluster.get("deployments", name, api_version="apps/v1")
-        assert dep is not None, f"Deployment {name} does not exist"
-        for pod in await cluster.list("pods", "v1", selector=f"app.kubernetes.io/instance={name}"):
-            ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (pod.get("status") or {}).get("conditions") or []
-            )
-            if not ready and not pod["metadata"].get("deletionTimestamp"):
-                body = {"status": {"phase": "Running", "conditions": READY_CONDITIONS}}
-                await cluster.patch(
-                    "pods", pod["metadata"]["name"], body, api_version="v1", subresource="status"
-                )
-        desired = dep["spec"]["replicas"]
-        st = dep.get("status") or {}
-        if (
-            st.get("observedGeneration", 0) >= dep["metadata"]["generation"]
-            and st.get("replicas", 0) == desired
-            and st.get("updatedReplicas", 0) == desired
-            and st.get("readyReplicas", 0) == desired
-        ):
-            return dep
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Deployment {name} did not complete its rollout in {timeout}s: {st}")
-        await asyncio.sleep(0.05)
+async def emulated_rollout(cluster: Cluster, name: str) -> dict[str, Any]:
+    """A FAKE, for kmock's emulator only: it has no controllers and no kubelet, so this writes the
+    Deployment status they would once every pod is ready. A real API server refuses it: tests
+    that need ready pods run on the real node (tests/e2e)."""
+    assert cluster.emulator is not None, "real pods come from the real node: see tests/e2e"
+    dep = await cluster.get("deployments", name, api_version="apps/v1")
+    assert dep is not None, f"Deployment {name} does not exist"
+    replicas = dep["spec"]["replicas"]
+    status = {
+        "observedGeneration": dep["metadata"].get("generation", 1),
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+    }
+    return await cluster.patch(
+        "deployments", name, {"status": status}, api_version="apps/v1", subresource="status"
+    )

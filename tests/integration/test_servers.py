@@ -1,4 +1,8 @@
-"""MCPServer: children rendered and applied, status following the Deployment, enable/disable, rolls."""
+"""MCPServer: children rendered and applied, status following the Deployment, enable/disable, rolls.
+
+API-level: on the emulator and on the real API server without a node. Where a test needs ready
+pods, the emulator's Deployment status is written by a fake (`emulated_rollout`); on the real API
+server the test stops there, and tests/e2e/test_real_pods.py does the same with real pods."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any
 
 import pytest
 from tests.fixtures.cluster import Cluster, condition
-from tests.integration.helpers import act_as_kubelet, package, ready, reason_is, server, wait_event
+from tests.integration.helpers import emulated_rollout, package, ready, reason_is, server, wait_event
 
 pytestmark = pytest.mark.integration
 APPS = "apps/v1"
@@ -50,7 +54,9 @@ async def test_server_gets_deployment_service_and_status(operator: Cluster, npm_
     assert obj["status"]["url"] == f"http://srv.{operator.namespace}.svc:8080/mcp"
     assert obj["status"]["phase"] == "Progressing"
 
-    await act_as_kubelet(operator, "srv")
+    if operator.emulator is None:
+        return  # Running needs ready pods: tests/e2e/test_real_pods.py
+    await emulated_rollout(operator, "srv")
     obj = await operator.wait_for("mcpservers", "srv", ready)
     assert obj["status"]["phase"] == "Running"
     assert obj["status"]["version"] == "1.0.0"
@@ -66,7 +72,8 @@ async def test_disable_scales_to_zero_and_back(operator: Cluster, npm_registry) 
 
     await operator.patch("mcpservers", "toggle", {"spec": {"enabled": False}})
     await operator.wait_for("deployments", "toggle", lambda o: o["spec"]["replicas"] == 0, api_version=APPS)
-    await act_as_kubelet(operator, "toggle")
+    if operator.emulator is not None:
+        await emulated_rollout(operator, "toggle")  # of zero pods: the real controller needs no kubelet
     obj = await operator.wait_for("mcpservers", "toggle", reason_is("Disabled"))
     assert obj["status"]["phase"] == "Disabled"
     # Nothing is uninstalled: the package and the Service stay.
@@ -75,7 +82,9 @@ async def test_disable_scales_to_zero_and_back(operator: Cluster, npm_registry) 
 
     await operator.patch("mcpservers", "toggle", {"spec": {"enabled": True}})
     await operator.wait_for("deployments", "toggle", lambda o: o["spec"]["replicas"] == 2, api_version=APPS)
-    await act_as_kubelet(operator, "toggle")
+    if operator.emulator is None:
+        return  # Running needs ready pods: tests/e2e/test_real_pods.py
+    await emulated_rollout(operator, "toggle")
     obj = await operator.wait_for("mcpservers", "toggle", ready)
     assert obj["status"]["phase"] == "Running"
 
@@ -87,18 +96,22 @@ async def test_version_change_rolls_the_deployment(operator: Cluster, npm_regist
     await operator.create("mcpservers", server("roll", "roll-pkg"))
     dep = await operator.wait_for("deployments", "roll", lambda o: True, api_version=APPS)
     assert annotation(dep) == "1.0.0"
-    await act_as_kubelet(operator, "roll")
-    await operator.wait_for("mcpservers", "roll", lambda o: o["status"].get("version") == "1.0.0")
+    real = operator.emulator is None  # no pods become ready there: status parts on the emulator only
+    if not real:
+        await emulated_rollout(operator, "roll")
+        await operator.wait_for("mcpservers", "roll", lambda o: o["status"].get("version") == "1.0.0")
 
     await operator.patch("mcppackages", "roll-pkg", {"spec": {"source": {"version": "2.0.0"}}})
     dep = await operator.wait_for("deployments", "roll", lambda o: annotation(o) == "2.0.0", api_version=APPS)
     install = dep["spec"]["template"]["spec"]["initContainers"][0]["command"]
     assert install[install.index("--version") + 1] == "2.0.0"
+    if real:
+        return  # the new version running: tests/e2e/test_real_pods.py
     # Until the new pods are ready, the server reports the version it still runs.
     obj = await operator.get("mcpservers", "roll")
     assert obj is not None
     assert obj["status"]["version"] == "1.0.0"
-    await act_as_kubelet(operator, "roll")
+    await emulated_rollout(operator, "roll")
     obj = await operator.wait_for("mcpservers", "roll", lambda o: o["status"].get("version") == "2.0.0")
     assert obj["status"]["phase"] == "Running"
 

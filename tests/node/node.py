@@ -6,7 +6,7 @@ What ../shared/notes/real-node.md found necessary on this kind of machine is her
 containerd's CRI with restrict_oom_score_adj (the VM withholds CAP_SYS_RESOURCE) and cgroupfs, a
 pause image built here (registry.k8s.io is unreachable), a bridge network with host-local IPAM,
 the node-lifecycle controller (it removes the not-ready taint), and a cleanup that leaves no
-process, mount, bridge, iptables chain or cgroup behind (`leftovers()` lists what would remain).
+process, mount, bridge, iptables chain or cgroup behind (`stop()` records in `left_behind` what would remain).
 
 Pods reach the host at GATEWAY (the bridge's address): local registries for pods listen there.
 """
@@ -44,7 +44,7 @@ CNI_BIN = Path("/usr/lib/cni")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 CGROUP_NAMES = ("kubepods", "kubepods.slice")
 LOCK_FILE = Path(tempfile.gettempdir()) / "mcp-operator-node.lock"
-LOCK_TIMEOUT = 1800.0
+LOCK_TIMEOUT = 240.0  # under the suite's per-test timeout, so that the message below is what fails
 NEEDED_TOOLS = ("containerd", "ctr", "runc", "iptables", "iptables-save", "iptables-restore", "ip")
 
 
@@ -115,6 +115,7 @@ class Node:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     started_seconds: float = 0.0
+    left_behind: list[str] = field(default_factory=list)  # what stop() could not remove
     _lock: IO[bytes] | None = None
 
     @property
@@ -338,7 +339,10 @@ state = "{base}/state"
 
     # ----------------------------------------------------------------------------------- stop
     def stop(self) -> None:
-        """Stop everything and leave nothing behind; safe to call after a failed start."""
+        """Stop everything and leave nothing behind; safe to call after a failed start. A node that
+        never got the machine started nothing: the bridge, chains and cgroups are another node's."""
+        if self._lock is None:
+            return
         for name in ("kube-proxy", "kubelet"):
             self._terminate(name)
         if "containerd" in self.processes:
@@ -358,9 +362,10 @@ state = "{base}/state"
         for key, value in self.sysctls.items():
             (Path("/proc/sys") / key.replace(".", "/")).write_text(value)
         self.sysctls.clear()
-        if self._lock is not None:
-            self._lock.close()  # releases the flock
-            self._lock = None
+        # Checked while this node still holds the machine: a node waiting for it cannot add to it.
+        self.left_behind = self.leftovers()
+        self._lock.close()  # releases the flock
+        self._lock = None
 
     def _wait_task_gone(self, task: str) -> None:
         deadline = time.monotonic() + 10

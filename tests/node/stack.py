@@ -125,7 +125,7 @@ def local_stack(workdir: Path, say: Callable[[str], None] = lambda _: None) -> I
         left: list[str] = []
         if node is not None:
             node.stop()
-            left = node.leftovers()
+            left = node.left_behind
         manage.stop(process)
         shutil.rmtree(node_dir, ignore_errors=True)
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -43,8 +43,9 @@ class BridgeServer:
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
         log.info(
-            "bridge listening on %s%s (%s mode), serving: %s",
-            self.url,
+            "bridge listening on %s:%s%s (%s mode), serving: %s",
+            self.config.host or "*",  # as bound: 0.0.0.0 in a pod, not the loopback `url` shows
+            self.port,
             self.config.path,
             self.config.session_mode,
             " ".join(self.config.command),
