@@ -31,7 +31,7 @@ async def process(key: QueueKey) -> None:
     kind, namespace, name = key
     try:
         if kind == PACKAGE:
-            outcome: float | str = await packages.reconcile_package((namespace, name))
+            outcome: float | servers.Outcome = await packages.reconcile_package((namespace, name))
         else:
             outcome = await servers.reconcile_server((namespace, name))
     except KubeError as exc:
@@ -39,7 +39,7 @@ async def process(key: QueueKey) -> None:
         log.warning("%s %s/%s: %s; retrying in %.1f s", kind, namespace, name, exc, delay)
         await _report_api_error(key, exc)
         return
-    if outcome == servers.Outcome.WAIT:
+    if outcome is servers.Outcome.WAIT:
         ctx.queue.retry(key)
     elif isinstance(outcome, float):
         ctx.queue.succeeded(key)

@@ -50,7 +50,7 @@ async def credentials(namespace: str, secret: str | None) -> Credentials | None:
     return Credentials(username=data.get("username"), password=data.get("password"), token=data.get("token"))
 
 
-async def reconcile_package(key: Key) -> float | str:
+async def reconcile_package(key: Key) -> float | Outcome:
     """Returns Outcome.DONE, or the seconds after which to try the registry again."""
     ctx = state.get()
     body = ctx.cache.packages.get(key)
@@ -89,7 +89,7 @@ async def _resolve(
     generation: int | None,
     spec: MCPPackageSpec,
     source: str,
-) -> float | str:
+) -> float | Outcome:
     ctx = state.get()
     try:
         creds = await credentials(key[0], spec.source.registry_auth_secret)

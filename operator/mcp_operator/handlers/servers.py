@@ -8,6 +8,7 @@ backoff; API errors propagate to the controller, which reports and retries them.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import time
@@ -33,14 +34,14 @@ class NameConflict(Exception):
     """An object with the child's name exists and belongs to someone else."""
 
 
-class Outcome:
+class Outcome(enum.Enum):
     """What a reconcile asks of the controller: nothing more, or another look after a backoff."""
 
     DONE = "done"
     WAIT = "wait"
 
 
-async def reconcile_server(key: Key) -> str:
+async def reconcile_server(key: Key) -> Outcome:
     ctx = state.get()
     server = ctx.cache.servers.get(key)
     if server is None:
@@ -72,7 +73,7 @@ def _conflict(message: str) -> Problem:
     return Problem(ServerPhase.FAILED, Reason.NAME_CONFLICT, message)
 
 
-async def _report_problem(server: dict[str, Any], memory: Memory, plan: Plan) -> str:
+async def _report_problem(server: dict[str, Any], memory: Memory, plan: Plan) -> Outcome:
     problem = plan.problem
     assert problem is not None
     meta = server["metadata"]

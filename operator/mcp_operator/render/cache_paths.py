@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from mcp_operator.render.labels import SERVER_LABEL
 
-__all__ = ["CHILD_PATHS", "POD_PATHS", "SERVER_LABEL"]
+__all__ = ["CHILD_PATHS", "POD_PATHS", "SERVER_LABEL", "SERVICE_SPEC_FIELDS"]
+
+# The Service fields the operator owns and checks for drift (render/drift.py); others may add more.
+SERVICE_SPEC_FIELDS = ("ports", "selector", "type")
 
 CHILD_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Deployment": (("spec", "replicas"), ("spec", "template", "metadata", "annotations"), ("status",)),
-    "Service": (("spec", "ports"), ("spec", "selector"), ("spec", "type")),
+    "Service": tuple(("spec", field) for field in SERVICE_SPEC_FIELDS),
     "NetworkPolicy": (),
 }
 

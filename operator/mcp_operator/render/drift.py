@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_operator.render.cache_paths import SERVICE_SPEC_FIELDS
+
 # How long a child we applied may be absent from the watch cache before it counts as deleted
 # (its ADDED event can lag behind the apply; a missed DELETED event must not hide a deletion).
 LAG_GRACE = 30.0
@@ -45,7 +47,7 @@ def edited(kind: str, desired: dict[str, Any], observed: dict[str, Any], applied
     if applied.uid and meta.get("uid") and meta.get("uid") != applied.uid:
         return True  # deleted and re-created by someone else
     if kind == "Service":
-        want = {k: v for k, v in desired.get("spec", {}).items() if k in ("ports", "selector", "type")}
+        want = {k: v for k, v in desired.get("spec", {}).items() if k in SERVICE_SPEC_FIELDS}
         return not contains(observed.get("spec", {}), want)
     generation, ours = meta.get("generation"), applied.generation
     return generation is not None and ours is not None and int(generation) > int(ours)
