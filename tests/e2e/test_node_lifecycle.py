@@ -1,5 +1,5 @@
 """The local node starts within bounds and its stop leaves nothing behind: no process, mount,
-bridge, iptables chain or cgroup. Runs before the other node tests (file order), with a node of
+bridge, iptables chain or cgroup. Runs before the other node tests (marker own_node), with a node of
 its own and one real pod, so the cleanup has a sandbox, a veth and Service rules to remove."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.controlplane import manage
 from tests.fixtures.node import RUNTIME_ARCHIVE, install_crds, unavailable
 from tests.node import node as local_node
 
-pytestmark = pytest.mark.node
+pytestmark = [pytest.mark.node, pytest.mark.own_node]
 ROOT = Path(__file__).resolve().parents[2]
 
 
