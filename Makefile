@@ -95,6 +95,7 @@ demo: deps images
 bench: deps
 	$(PY) bench/reconcile.py
 	$(PY) bench/bridge.py
+	$(PY) bench/coldstart.py
 
 # Local Kubernetes control plane (tests/controlplane/README.md). `make controlplane` builds it
 # (skipped when the source stamp matches) and runs it in the FOREGROUND until Ctrl-C / SIGTERM;

@@ -188,7 +188,8 @@ async def test_health_ready_and_metrics(start_bridge: StartBridge) -> None:
     assert 'mcp_bridge_request_duration_seconds_count{method="tools/list"} 1.0' in metrics
     assert 'mcp_bridge_sessions_opened_total{transport="streamable"} 1.0' in metrics
     assert 'mcp_bridge_sessions{transport="streamable"} 0.0' in metrics
-    assert "mcp_bridge_child_starts_total 2.0" in metrics  # the readiness probe and the session
+    assert 'mcp_bridge_child_starts_total{purpose="readiness"} 1.0' in metrics
+    assert 'mcp_bridge_child_starts_total{purpose="session"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ async def test_child_exit_fails_in_flight_and_ends_only_that_session(start_bridg
         # The other session is untouched.
         assert text_of(await b.call_tool("echo", {"message": "still here"})) == "Echo: still here"
     metrics = bridge.bridge.metrics.render().decode()
-    assert 'mcp_bridge_child_exits_total{reason="exited"} 1.0' in metrics
+    assert 'mcp_bridge_child_exits_total{purpose="session",reason="exited"} 1.0' in metrics
     assert 'outcome="child_exit"' in metrics
 
 
@@ -179,8 +179,8 @@ async def test_no_leaks_after_1000_sessions(start_bridge: StartBridge) -> None:
             lambda: open_fds() <= fds_before, what=f"fds back to {fds_before} (now {open_fds()})"
         )
     text = bridge.bridge.metrics.render().decode()
-    assert "mcp_bridge_child_starts_total 1008.0" in text
-    assert 'mcp_bridge_child_exits_total{reason="stopped"} 1008.0' in text
+    assert 'mcp_bridge_child_starts_total{purpose="session"} 1008.0' in text
+    assert 'mcp_bridge_child_exits_total{purpose="session",reason="stopped"} 1008.0' in text
 
 
 @pytest.mark.parametrize("mode", ["perSession", "shared"])

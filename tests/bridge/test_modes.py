@@ -57,7 +57,7 @@ async def test_shared_mode_answers_never_cross(start_bridge: StartBridge, transp
         # A server-to-client request goes to the session whose request triggered it.
         sampled = await b.call_tool("trigger-sampling-request", {"prompt": "hi"})
         assert "sampled by the test" in text_of(sampled)
-    assert "mcp_bridge_child_starts_total 1.0" in bridge.bridge.metrics.render().decode()
+    assert 'mcp_bridge_child_starts_total{purpose="shared"} 1.0' in bridge.bridge.metrics.render().decode()
 
 
 async def test_shared_mode_child_exit_ends_its_sessions(start_bridge: StartBridge) -> None:

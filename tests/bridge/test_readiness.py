@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mcp_operator.render.deployment import probes
 from tests.bridge.conftest import TINY, StartBridge
 from tests.fixtures.registries import free_port
 
@@ -82,7 +83,21 @@ async def test_an_answer_within_the_probe_timeout_while_still_starting(start_bri
         elapsed = asyncio.get_running_loop().time() - started
     assert response.status_code == 503
     assert "starting" in response.text
-    assert elapsed < 1.0  # the kubelet's default probe timeout
+    timeout = probes("stdio", "/mcp")["readinessProbe"]["timeoutSeconds"]
+    assert elapsed < timeout  # the probe the operator renders gets an answer, not a timeout
+
+
+async def test_a_server_that_starts_within_the_probe_timeout_is_ready_at_the_first_probe(
+    start_bridge: StartBridge,
+) -> None:
+    """A server that needs a second to start is Ready at the kubelet's first probe: the probe
+    waits for the check (within its timeout) instead of coming back 5 s later."""
+    command, _ = slow_tiny(1.0)
+    bridge = await start_bridge(command, startup_timeout=20)
+    async with httpx.AsyncClient(base_url=bridge.url, timeout=5) as http:
+        response = await http.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert bridge.bridge.probe.checks == 1
 
 
 async def test_stopping_with_a_check_in_flight_leaves_no_child(start_bridge: StartBridge) -> None:

@@ -47,16 +47,20 @@ async def service_url(cluster: Cluster, name: str) -> str:
     port = svc["spec"]["ports"][0]["port"]
     url = f"http://{svc['spec']['clusterIP']}:{port}"
     # Ready pods reach the Service's endpoints a moment later (endpoint slices, then kube-proxy).
+    # Until kube-proxy has the Service's rules, a ClusterIP connection leaves by the default route
+    # (here to an egress proxy that answers 404): a fresh connection per try, and only the
+    # bridge's own answer counts.
     deadline = asyncio.get_running_loop().time() + 60
-    async with httpx.AsyncClient(timeout=5) as http:
-        while True:
-            try:
-                if (await http.get(f"{url}/readyz")).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, f"Service {name} never answered at {url}"
-            await asyncio.sleep(0.2)
+    while True:
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                answer = await http.get(f"{url}/readyz")
+            if answer.status_code == 200 and answer.text.startswith("ready:"):
+                return url
+        except httpx.TransportError:
+            pass
+        assert asyncio.get_running_loop().time() < deadline, f"Service {name} never answered at {url}"
+        await asyncio.sleep(0.2)
 
 
 async def call_through_service(

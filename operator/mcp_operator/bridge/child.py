@@ -60,15 +60,29 @@ class Child:
         return self._proc is not None and not self._exited.is_set()
 
     async def start(self) -> None:
-        """Spawn the process in its own process group (so grandchildren are terminated too)."""
-        self._proc = await asyncio.create_subprocess_exec(
-            *self.command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=self._max_line,
-            start_new_session=True,
+        """Spawn the process in its own process group (so grandchildren are terminated too).
+
+        Cancelled while spawning (the bridge stops during a readiness check), it still ends the
+        process it may have started: a spawn is shielded, then killed and reaped."""
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                *self.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=self._max_line,
+                start_new_session=True,
+            )
         )
+        try:
+            self._proc = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError):
+                orphan = await spawn
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(orphan.pid, signal.SIGKILL)
+                await orphan.wait()
+            raise
         self._tasks = [
             asyncio.create_task(self._read_stdout(), name=f"bridge-stdout-{self.label}"),
             asyncio.create_task(self._read_stderr(), name=f"bridge-stderr-{self.label}"),

@@ -21,7 +21,9 @@ log = logging.getLogger("mcp_operator.bridge")
 
 READY_TTL = 300.0
 NOT_READY_TTL = 2.0
-ANSWER_WITHIN = 0.8  # seconds a /readyz request waits for a running check (the kubelet gives 1 s)
+# Seconds a /readyz request waits for a running check: under the 3 s timeoutSeconds the operator
+# renders. A probe with the kubelet's default 1 s gives up sooner; the check goes on regardless.
+ANSWER_WITHIN = 2.5
 
 
 class ReadinessProbe:
@@ -40,6 +42,12 @@ class ReadinessProbe:
         self._closed = False
         self.checks = 0  # checks started, for tests and metrics
 
+    def start(self) -> None:
+        """Begin the first check now, when the bridge starts, not at the kubelet's first probe."""
+        if self._task is None and not self._closed:
+            self.checks += 1
+            self._task = asyncio.create_task(self._run(), name="readyz check")
+
     async def check(self, wait: float = ANSWER_WITHIN) -> tuple[bool, str]:
         """The cached verdict while fresh; else the verdict of a check, if it comes within `wait`."""
         loop = asyncio.get_running_loop()
@@ -47,9 +55,8 @@ class ReadinessProbe:
             return self._verdict
         if self._closed:
             return False, "stopping"
-        if self._task is None:
-            self.checks += 1
-            self._task = asyncio.create_task(self._run(), name="readyz check")
+        self.start()
+        assert self._task is not None
         try:
             return await asyncio.wait_for(asyncio.shield(self._task), wait)
         except TimeoutError:
@@ -72,6 +79,7 @@ class ReadinessProbe:
             metrics=self.metrics,
             max_line=self.config.max_message_bytes,
             on_exit=lambda _: None,
+            purpose="readiness",
         )
         params = {
             "protocolVersion": LATEST_HANDSHAKE_VERSION,

@@ -60,11 +60,16 @@ class BridgeMetrics:
         self.in_flight = Gauge(
             "mcp_bridge_requests_in_flight", "Requests waiting for the MCP server", registry=r
         )
-        self.child_starts = Counter("mcp_bridge_child_starts", "MCP server processes started", registry=r)
+        self.child_starts = Counter(
+            "mcp_bridge_child_starts",
+            "MCP server processes started, by purpose (session, shared, readiness)",
+            ["purpose"],
+            registry=r,
+        )
         self.child_exits = Counter(
             "mcp_bridge_child_exits",
-            "MCP server processes that ended, by whether the bridge stopped them",
-            ["reason"],
+            "MCP server processes that ended, by purpose and whether the bridge stopped them",
+            ["purpose", "reason"],
             registry=r,
         )
         self.rejected = Counter(

@@ -127,11 +127,12 @@ class SessionRegistry:
             await child.start()
         except OSError as exc:
             raise StartFailed(f"cannot start the MCP server {self.config.command[0]!r}: {exc}") from exc
-        self.metrics.child_starts.inc()
+        self.metrics.child_starts.labels(purpose="session").inc()
         return child
 
     def _child_exited(self, session: Session, child: Child, code: int | None, reason: str) -> None:
-        self.metrics.child_exits.labels(reason="stopped" if child.stopping else "exited").inc()
+        ended = "stopped" if child.stopping else "exited"
+        self.metrics.child_exits.labels(purpose="session", reason=ended).inc()
         if session.closed:
             return
         log.warning(
@@ -168,6 +169,7 @@ class SessionRegistry:
             metrics=self.metrics,
             max_line=self.config.max_message_bytes,
             on_exit=self._shared_exited,
+            purpose="shared",
         )
         await shared.start(params, self.config.startup_timeout)
         return shared

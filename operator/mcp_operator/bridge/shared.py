@@ -79,8 +79,10 @@ class SharedChild:
         metrics: BridgeMetrics,
         max_line: int,
         on_exit: Callable[[SharedChild], None],
+        purpose: str,
     ) -> None:
         self.label = label
+        self.purpose = purpose  # "shared" or "readiness", for the metrics
         self.metrics = metrics
         self.child = Child(
             command, label=label, on_message=self._on_line, on_exit=self._exited, max_line=max_line
@@ -104,7 +106,7 @@ class SharedChild:
             await self.child.start()
         except OSError as exc:
             raise StartFailed(f"cannot start {self.child.command[0]!r}: {exc}") from exc
-        self.metrics.child_starts.inc()
+        self.metrics.child_starts.labels(purpose=self.purpose).inc()
         request = {"jsonrpc": "2.0", "id": INIT_ID, "method": "initialize", "params": init_params}
         try:
             self.child.send(messages.dumps(request))
@@ -261,7 +263,8 @@ class SharedChild:
             log.debug("shared %s: no session to deliver %s to", self.label, method)
 
     def _exited(self, child: Child, code: int | None, reason: str) -> None:
-        self.metrics.child_exits.labels(reason="stopped" if child.stopping else "exited").inc()
+        ended = "stopped" if child.stopping else "exited"
+        self.metrics.child_exits.labels(purpose=self.purpose, reason=ended).inc()
         if not self._init.done():
             self._init.set_exception(ChildGone(f"exited with code {code} before answering"))
             self._init.exception()  # retrieved: start() reports it

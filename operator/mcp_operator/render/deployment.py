@@ -139,14 +139,14 @@ def _mounts() -> list[dict[str, Any]]:
     ]
 
 
-def _probes(transport: str, path: str) -> dict[str, Any]:
+def probes(transport: str, path: str) -> dict[str, Any]:
     if transport == Transport.STDIO:
         ready: dict[str, Any] = {"httpGet": {"path": "/readyz", "port": "mcp"}}
         live: dict[str, Any] = {"httpGet": {"path": "/healthz", "port": "mcp"}}
     else:
         ready = live = {"tcpSocket": {"port": "mcp"}}
-    # Explicit timeouts: the kubelet's default (1 s) is what the bridge's /readyz answers within
-    # (0.8 s, "starting" while the server's first initialize is still on its way), with room.
+    # Explicit timeouts: the bridge's /readyz answers within 2.5 s ("starting" while the server's
+    # first initialize is still on its way), under the timeout with room.
     # The startup probe only needs the bridge up: 2 s x 60; a server's own cold start (npx, uvx,
     # a big package) shows as not ready, not as a restart.
     return {
@@ -221,7 +221,7 @@ def _base_container(inp: ServerInput, image: str, settings: Settings, runtime: b
         "volumeMounts": _mounts() if runtime else [{"name": "tmp", "mountPath": "/tmp"}],
         # The bridge writes why the server died to /dev/termination-log; else the log's end.
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        **_probes(spec.transport, BRIDGE_PATH),
+        **probes(spec.transport, BRIDGE_PATH),
     }
     if not container["env"]:
         del container["env"]
