@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.bridge.conftest import mcp_client  # noqa: E402
 from tests.fixtures.cluster import Cluster  # noqa: E402
+from tests.fixtures.processes import end  # noqa: E402
 from tests.integration.helpers import package, server  # noqa: E402
 from tests.node.node import GATEWAY  # noqa: E402
 from tests.node.stack import Stack, local_stack, unavailable  # noqa: E402
@@ -295,12 +296,7 @@ def operator(stack: Stack, workdir: Path) -> Iterator[Path]:
             time.sleep(POLL)
         yield log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        end(process)
 
 
 def median(rows: list[Row], case: Case, mode: str, attr: str) -> float:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tests.controlplane import manage
+from tests.fixtures.processes import end
 from tests.fixtures.registries import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -379,13 +380,7 @@ state = "{base}/state"
         process = self.processes.pop(name, None)
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        end(process, grace=20)
         # containerd's shims live on in their own sessions: end them too.
         if name == "containerd":
             for pid in self._pids_mentioning(str(self.run_dir)):
