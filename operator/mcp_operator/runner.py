@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 import kopf
 from kopf._cogs.clients import errors as kopf_errors
+from kopf._cogs.structs import references
+
+from mcp_operator import rediscovery
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -32,17 +35,34 @@ async def operate(
     ready_flag: asyncio.Event | None = None,
     liveness: str | None = None,
 ) -> None:
-    """Run until stopped; the handlers register on import."""
+    """Run until stopped; the handlers register on import.
+
+    kopf.operator() is spawn_tasks() + run_tasks(); they are called apart so that, cluster-wide, the
+    task that keeps kopf's view of the served resources right (rediscovery.py) runs next to kopf's
+    own, with the same API credentials and stopped with them.
+    """
     import mcp_operator.handlers  # noqa: F401  (registers the handlers)
 
-    await kopf.operator(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=list(namespaces),
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-        liveness_endpoint=liveness,
+    settings = kopf.OperatorSettings()
+    insights = references.Insights()
+    existing = {task for task in asyncio.all_tasks() if not task.done()}
+    tasks = list(
+        await kopf.spawn_tasks(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=list(namespaces),
+            settings=settings,
+            insights=insights,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            liveness_endpoint=liveness,
+        )
     )
+    if not namespaces:
+        registry = kopf.get_default_registry()
+        keeper = rediscovery.keep_revised(insights, settings, registry)
+        tasks.append(asyncio.create_task(keeper, name="rediscovery"))
+    await kopf.run_tasks(tasks, ignored=existing)
 
 
 CRDS_GONE = (

@@ -45,10 +45,12 @@ def kubectl(cp: manage.ControlPlane, *args: str, stdin: str | None = None) -> st
     return done.stdout
 
 
-def wait(what: str, probe, timeout: float = 60) -> None:
+def wait(what: str, probe, timeout: float = 60, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not probe():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        if time.monotonic() > deadline:
+            tail = log.read_text()[-6000:] if log is not None else ""
+            pytest.fail(f"timed out after {timeout}s waiting for {what}\n{tail}")
         time.sleep(0.2)
 
 
@@ -103,7 +105,7 @@ def test_crds_deleted_under_the_operator(
             out = kubectl(cp, "-n", "crdloss", "get", "mcppackage", "after", "-o", "jsonpath={.status.phase}")
             return bool(out)
 
-        wait("the recreated resource to be handled", handled, timeout=90)
+        wait("the recreated resource to be handled", handled, timeout=90, log=log)
         assert operator.poll() is None, log.read_text()[-3000:]
         assert "Traceback" not in log.read_text()
     finally:
