@@ -730,9 +730,8 @@ async def measure_operator(
             )
             result.create = t_created - t0
             try:
-                await asyncio.wait_for(
-                    seen.all_done.wait(), timeout=max(1.0, args.timeout - (time.monotonic() - t0))
-                )
+                async with asyncio.timeout(max(1.0, args.timeout - (time.monotonic() - t0))):
+                    await seen.all_done.wait()
             except TimeoutError:
                 log(f"N={n}: not done after {args.timeout:.0f}s: {len(seen.done)}/{n} servers complete")
             t_end = max(seen.done.values()) if len(seen.done) == n else time.monotonic()

@@ -147,7 +147,8 @@ async def test_process_drains_on_sigterm() -> None:
             proc.send_signal(signal.SIGTERM)
             reply = await slow
             assert reply.json()["result"]["content"][0]["text"] == "slept"
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0
         with pytest.raises(ProcessLookupError):
             os.kill(child_pid, 0)
     finally:

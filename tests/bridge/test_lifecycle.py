@@ -208,3 +208,25 @@ async def test_client_leaving_during_initialize_leaves_no_child(start_bridge: St
     )
     if mode == "perSession":
         await eventually(lambda: not children_of(os.getpid()), what="the children to exit")
+
+
+async def test_a_stop_cancelled_as_the_child_exits_stays_cancelled() -> None:
+    """The session reaper is cancelled at shutdown while it stops an idle child. If the child exits
+    in the same loop iteration, asyncio.wait_for on Python 3.11 returned normally and the
+    cancellation was lost: the reaper ran on and shutdown waited for it forever (a CI hang)."""
+    from mcp_operator.bridge.child import Child
+
+    stopping: asyncio.Task[None] | None = None
+
+    def cancel_the_stopper(child: Child, code: int | None, reason: str) -> None:
+        # Runs right after the child's exit is signalled, before the stopper has resumed.
+        assert stopping is not None
+        stopping.cancel()
+
+    child = Child(["cat"], label="race", on_message=lambda _: None, on_exit=cancel_the_stopper, max_line=1024)
+    await child.start()
+    stopping = asyncio.create_task(child.stop(grace=5))
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(10):
+            await stopping
+    assert child.returncode == 0

@@ -137,7 +137,8 @@ async def test_sigterm_ends_the_bridge_within_its_grace_after_cancelled_probes()
                 await asyncio.sleep(0.05)
         assert len(processes_with(marker)) == 1
         proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        async with asyncio.timeout(10):
+            assert await proc.wait() == 0
         await eventually_none(marker)
     finally:
         if proc.returncode is None:

@@ -43,7 +43,8 @@ async def drive(url: str, scenario: str) -> dict[str, Any]:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), DRIVER_TIMEOUT)
+        async with asyncio.timeout(DRIVER_TIMEOUT):
+            out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()

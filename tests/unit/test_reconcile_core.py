@@ -54,7 +54,8 @@ async def test_add_after_fires_once_and_the_earliest_timer_wins() -> None:
     queue.add_after("k", 0.05)
     queue.add_after("k", 5)
     assert queue.sizes()["timers"] == 1
-    key = await asyncio.wait_for(queue.get(), 1)
+    async with asyncio.timeout(1):
+        key = await queue.get()
     assert key == "k"
     queue.done("k")
     assert queue.sizes()["timers"] == 0

@@ -169,7 +169,8 @@ class Child:
                 proc.stdin.close()
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
-                    await asyncio.wait_for(self._exited.wait(), grace)
+                    async with asyncio.timeout(grace):
+                        await self._exited.wait()
                     break
                 except TimeoutError:
                     self._kill(sig)

@@ -58,7 +58,8 @@ class ReadinessProbe:
         self.start()
         assert self._task is not None
         try:
-            return await asyncio.wait_for(asyncio.shield(self._task), wait)
+            async with asyncio.timeout(wait):
+                return await asyncio.shield(self._task)
         except TimeoutError:
             return False, "starting: the MCP server has not answered initialize yet"
 

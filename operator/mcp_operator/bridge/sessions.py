@@ -219,7 +219,9 @@ class SessionRegistry:
                 since = session.idle_since
                 if since is not None and now - since >= idle:
                     log.info("session %s: idle for %.0fs, closing it", session.id, now - since)
-                    await self.close(session, "the session was idle for too long")
+                    # A task of its own, which shutdown waits for: cancelling the reaper must not
+                    # cut a close short and leave the session's child running.
+                    self.close_soon(session, "the session was idle for too long")
 
     async def drain(self, grace: float) -> None:
         """Refuse new sessions, let in-flight requests finish within `grace`, then stop everything."""

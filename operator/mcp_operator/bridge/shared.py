@@ -110,7 +110,8 @@ class SharedChild:
         request = {"jsonrpc": "2.0", "id": INIT_ID, "method": "initialize", "params": init_params}
         try:
             self.child.send(messages.dumps(request))
-            reply = await asyncio.wait_for(asyncio.shield(self._init), startup_s)
+            async with asyncio.timeout(startup_s):
+                reply = await asyncio.shield(self._init)
         except (ChildGone, TimeoutError) as exc:
             await self.child.stop()
             raise StartFailed(f"the MCP server did not answer initialize: {exc or 'timed out'}") from exc
