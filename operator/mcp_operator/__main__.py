@@ -12,6 +12,7 @@ commands:
   bridge     serve a stdio MCP server over Streamable HTTP and SSE: mcp-operator bridge -- CMD [ARGS...]
   install    install one pinned package into a directory (what the init container runs)
   crds       print or check the CustomResourceDefinitions generated from the models
+  upgrade    upgrade an MCPPackage (or --all) and wait for the result: mcp-operator upgrade NAME [--to V]
 """
 
 
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mcp_operator.installer import main as install_main
 
         return install_main(rest)
+    if command == "upgrade":
+        from mcp_operator.cli.upgrade import main as upgrade_main
+
+        return upgrade_main(rest)
     if command == "crds":
         from mcp_operator.crds import main as crds_main
 

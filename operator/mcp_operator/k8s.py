@@ -16,7 +16,7 @@ from lightkube import ApiError, AsyncClient, KubeConfig, codecs
 from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Event, Secret, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Secret, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.types import PatchType
 
@@ -33,6 +33,7 @@ _RESOURCES: dict[tuple[str, str], type[NamespacedResource]] = {
     ("v1", "Service"): Service,
     ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
     ("v1", "Secret"): Secret,
+    ("v1", "ConfigMap"): ConfigMap,
     (f"{GROUP}/{VERSION}", "MCPPackage"): MCPPackageResource,
     (f"{GROUP}/{VERSION}", "MCPServer"): MCPServerResource,
 }
@@ -123,6 +124,31 @@ class Kube:
         except httpx2.HTTPError as exc:
             raise _wrap(exc, what) from exc
 
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Create; None when an object of that name exists already (it is left as it is)."""
+        meta = obj["metadata"]
+        what = f"create {obj['kind']} {meta['namespace']}/{meta['name']}"
+        try:
+            return await self._create(_resource(obj["apiVersion"], obj["kind"]), obj, what)
+        except KubeError as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    async def merge_patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """JSON merge patch (RFC 7386: null removes a key); None when the object does not exist."""
+        try:
+            stored = await self._client.patch(
+                _resource(api_version, kind), name, patch, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except httpx2.HTTPError as exc:
+            if _code(exc) == 404:
+                return None
+            raise _wrap(exc, f"patch {kind} {namespace}/{name}") from exc
+        return _as_dict(stored)
+
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete if present; False when there was nothing to delete."""
         try:
@@ -143,6 +169,18 @@ class Kube:
         result: dict[str, Any] = cast(Any, obj).to_dict()
         return result
 
+    async def list(self, api_version: str, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of a kind in a namespace, or in all namespaces (None)."""
+        where = namespace if namespace is not None else "*"
+        try:
+            items = [
+                _as_dict(obj)
+                async for obj in self._client.list(_resource(api_version, kind), namespace=where)
+            ]
+        except httpx2.HTTPError as exc:
+            raise _wrap(exc, f"list {kind} in {namespace or 'all namespaces'}") from exc
+        return items
+
     async def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         res = _resource(f"{GROUP}/{VERSION}", kind)
         try:
@@ -157,6 +195,37 @@ class Kube:
             if _code(exc) == 404:
                 return  # deleted meanwhile: nothing to report on
             raise _wrap(exc, f"write status of {kind} {namespace}/{name}") from exc
+
+    async def remove_annotation(
+        self, kind: str, namespace: str, name: str, annotation: str, value: str
+    ) -> None:
+        """Remove an annotation of ours, but only while it still has the value acted on: a request
+        made again meanwhile (another value) stays for the next reconcile. Read fresh, then a merge
+        patch guarded by that resourceVersion; a conflict reads again."""
+        api_version = f"{GROUP}/{VERSION}"
+        res = _resource(api_version, kind)
+        for _ in range(3):
+            live = await self.get(api_version, kind, namespace, name)
+            meta = (live or {}).get("metadata") or {}
+            if (meta.get("annotations") or {}).get(annotation) != value:
+                return  # gone, or changed: a new request
+            patch = {
+                "metadata": {
+                    "resourceVersion": meta.get("resourceVersion"),
+                    "annotations": {annotation: None},
+                }
+            }
+            try:
+                await self._client.patch(res, name, patch, namespace=namespace, patch_type=PatchType.MERGE)
+                return
+            except httpx2.HTTPError as exc:
+                if _code(exc) == 404:
+                    return
+                if _code(exc) != 409:
+                    raise _wrap(exc, f"remove annotation {annotation} of {kind} {namespace}/{name}") from exc
+        raise KubeError(
+            f"remove annotation {annotation} of {kind} {namespace}/{name}: kept changing; retrying"
+        )
 
     async def post_event(self, event: dict[str, Any]) -> None:
         """Create a core/v1 Event (rendered by the caller)."""

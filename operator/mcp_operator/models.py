@@ -185,10 +185,17 @@ class Updates(Model):
         default="24h", pattern=v.DURATION, description="How often to check, like '6h' or '1h30m'."
     )
     policy: UpdatePolicy = Field(
-        default=UpdatePolicy.NONE, description="Upgrade automatically within this bound."
+        default=UpdatePolicy.NONE,
+        description="Upgrade automatically within this bound (needs check: true); none, patch, minor, major.",
+    )
+    rollout_deadline: str = Field(
+        default="10m",
+        pattern=v.DURATION,
+        description="How long a new version may take until every enabled server is Ready on it; "
+        "past it the previous version is restored.",
     )
 
-    @field_validator("interval")
+    @field_validator("interval", "rollout_deadline")
     @classmethod
     def _interval(cls, value: str) -> str:
         v.parse_duration(value)
@@ -232,6 +239,34 @@ class HistoryEntry(StatusModel):
     version: str
     at: str
     outcome: str = Field(description="resolved, upgraded, rolledBack, failed")
+    message: str | None = None
+
+
+class Pin(StatusModel):
+    """A pinned version with everything pods need to install and run it."""
+
+    version: str
+    integrity: str | None = None
+    artifact_url: str | None = None
+    detected_command: list[str] = Field(default_factory=list)
+    resolved_spec: str | None = None
+
+
+class Rollout(StatusModel):
+    """A new pin being rolled out; `from` is restored if it fails."""
+
+    from_: Pin = Field(alias="from")
+    to: str
+    started_at: str
+    deadline: str
+    requested: str = Field(default="", description="what asked for it: upgrade, policy, source")
+
+
+class FailedVersion(StatusModel):
+    version: str
+    reason: str
+    message: str = ""
+    at: str
 
 
 class PackagePhase(StrEnum):
@@ -245,9 +280,20 @@ class MCPPackageStatus(StatusModel):
     phase: PackagePhase | None = None
     message: str | None = None
     resolved_version: str | None = Field(default=None, description="Exact version every pod runs.")
-    latest_version: str | None = None
-    update_available: bool | None = None
+    latest_version: str | None = Field(default=None, description="The registry's newest release.")
+    update_available: bool | None = Field(default=None, description="latestVersion is newer than the pin.")
+    allowed_version: str | None = Field(
+        default=None,
+        description="The newest version spec.source.version allows, without failed versions: what an "
+        "upgrade request takes.",
+    )
     last_checked: str | None = None
+    failed_versions: list[FailedVersion] = Field(
+        default_factory=list,
+        max_length=HISTORY_LIMIT,
+        description="Versions that failed here; not tried again unless asked for by name.",
+    )
+    rollout: Rollout | None = Field(default=None, description="Present while a new pin rolls out.")
     integrity: str | None = Field(
         default=None, description="Registry digest of the resolved artifact (SRI or sha256:...)."
     )
@@ -467,10 +513,18 @@ class ServerPhase(StrEnum):
 
 
 class ServerInfo(StatusModel):
-    name: str | None = None
-    version: str | None = None
-    protocol_version: str | None = None
-    capabilities: list[str] = Field(default_factory=list)
+    """What the server said about itself in the last successful MCP handshake (its initialize answer)."""
+
+    name: str | None = Field(default=None, description="serverInfo.name the server declares.")
+    version: str | None = Field(
+        default=None, description="serverInfo.version the server declares: its own, not always the package's."
+    )
+    protocol_version: str | None = Field(default=None, description="The MCP protocol version agreed on.")
+    capabilities: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Names of the capabilities the server declares: tools, resources, prompts, logging...",
+    )
 
 
 class MCPServerStatus(StatusModel):
@@ -481,8 +535,26 @@ class MCPServerStatus(StatusModel):
     replicas: int | None = None
     ready_replicas: int | None = None
     ready: str | None = Field(default=None, description="ready/desired, for kubectl.")
-    server_info: ServerInfo | None = None
-    tools: list[str] = Field(default_factory=list)
+    server_info: ServerInfo | None = Field(
+        default=None,
+        description="From the last successful MCP handshake through the Service (see verifiedVersion).",
+    )
+    tools: list[Annotated[str, Field(max_length=128)]] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Tool names the server listed in that handshake: at most 256, each cut to 128 chars.",
+    )
+    tool_count: int | None = Field(
+        default=None, description="How many tools the server listed: more than the names in tools when cut."
+    )
+    verified_version: str | None = Field(
+        default=None,
+        description="The package version the pods ran when the last successful handshake was made.",
+    )
+    verified_at: str | None = Field(default=None, description="When the last successful handshake was made.")
+    verified_template: str | None = Field(
+        default=None, description="Digest of the pod template whose pods answered that handshake."
+    )
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
 

@@ -19,6 +19,14 @@ class Reason(StrEnum):
     REGISTRY_AUTH_FAILED = "RegistryAuthFailed"
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 (a reason, not a secret)
     INVALID_PACKAGE = "InvalidPackage"
+    # MCPPackage conditions of the update and upgrade flows (docs/upgrades.md)
+    CHECKED = "Checked"
+    UPGRADED = "Upgraded"
+    UPGRADE_REFUSED = "UpgradeRefused"
+    ROLLED_BACK = "RolledBack"
+    ROLLOUT_TIMED_OUT = "RolloutTimedOut"
+    FAILED_BEFORE = "FailedBefore"
+    UP_TO_DATE = "UpToDate"
     # both kinds
     INVALID_SPEC = "InvalidSpec"
     API_ERROR = "ApiError"
@@ -41,6 +49,13 @@ class Reason(StrEnum):
     CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
     IMAGE_UNAVAILABLE = "ImageUnavailable"
     CONTAINER_CONFIG_ERROR = "ContainerConfigError"
+    # MCPServer condition Verified: the MCP handshake through the Service (docs/resources.md)
+    VERIFIED = "Verified"
+    VERIFY_PENDING = "VerifyPending"
+    SERVER_UNREACHABLE = "ServerUnreachable"
+    HANDSHAKE_TIMEOUT = "HandshakeTimeout"
+    HANDSHAKE_REFUSED = "HandshakeRefused"
+    HANDSHAKE_INVALID = "HandshakeInvalid"
 
 
 PACKAGE = "MCPPackage"
@@ -60,6 +75,7 @@ class ReasonDoc:
 
 RETRY = "yes, with backoff"
 WAITS = "waits for the spec to change"
+VERIFY_RETRY = "yes, with backoff (`MCP_OPERATOR_RETRY_BASE` doubling to `MCP_OPERATOR_RETRY_CAP`)"
 
 DOCS: dict[tuple[str, Reason], ReasonDoc] = {
     (PACKAGE, Reason.RESOLVED): ReasonDoc(
@@ -109,6 +125,63 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         RETRY + " (15 s doubling to 5 min)",
         "the Secret in `spec.source.registryAuthSecret` does not exist, or has neither `token` nor both "
         "`username` and `password`. Create or fix it. It recovers by itself.",
+    ),
+    (PACKAGE, Reason.CHECKED): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        "-",
+        "condition `UpdateCheck`: the registry answered the last update check; `latestVersion`, "
+        "`updateAvailable` and `allowedVersion` are current. When a check fails, `UpdateCheck` turns "
+        "False with `RegistryUnavailable` (or `RegistryAuthFailed`) and says since when the answer is stale.",
+    ),
+    (PACKAGE, Reason.UPGRADED): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        "-",
+        "condition `Upgrade`: the new version runs on every enabled server. A Normal Event says which.",
+    ),
+    (PACKAGE, Reason.UPGRADE_REFUSED): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        "no",
+        "condition `Upgrade`: the version named in the `mcp-operator.dev/upgrade` annotation is not "
+        "allowed by `spec.source.version`. Change `spec.source.version` to run it.",
+    ),
+    (PACKAGE, Reason.ROLLED_BACK): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        "no: the version is in `failedVersions`",
+        "condition `Upgrade`: the new version failed (install failure, crash loop, deadline) and the "
+        "previous pin was restored. Fix the cause, then ask for it by name: annotate "
+        "`mcp-operator.dev/upgrade=VERSION`.",
+    ),
+    (PACKAGE, Reason.ROLLOUT_TIMED_OUT): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        "no: the version is in `failedVersions`",
+        "in `failedVersions` and the `RolledBack` message: the new version was not Ready on every "
+        "enabled server within `spec.updates.rolloutDeadline`.",
+    ),
+    (PACKAGE, Reason.UP_TO_DATE): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        "-",
+        "condition `Upgrade`: an upgrade was requested, but the pin already is the newest version "
+        "`spec.source.version` allows.",
+    ),
+    (PACKAGE, Reason.FAILED_BEFORE): ReasonDoc(
+        PACKAGE,
+        True,
+        "Ready",
+        WAITS,
+        "condition `Upgrade`: `spec.source.version` selects a version that failed here before, so the "
+        "pin stays. Ask for it by name (`mcp-operator.dev/upgrade=VERSION`) to try it again.",
     ),
     (PACKAGE, Reason.INVALID_PACKAGE): ReasonDoc(
         PACKAGE,
@@ -262,6 +335,59 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         "follows the pods",
         "the kubelet cannot create a container, usually because a Secret or ConfigMap that "
         "`spec.env` or `spec.envFrom` names does not exist.",
+    ),
+    (SERVER, Reason.VERIFIED): ReasonDoc(
+        SERVER,
+        True,
+        "Running",
+        "again after each rollout, and every `MCP_OPERATOR_VERIFY_INTERVAL` (600 s)",
+        "condition `Verified` (True): the pods of the current template answered an MCP handshake "
+        "(initialize, tools/list) through the Service. Message: `NAME VERSION (MCP PROTOCOL, N tools) "
+        "answered for package version V`; `status.serverInfo`, `tools` and `verifiedVersion` hold it.",
+    ),
+    (SERVER, Reason.VERIFY_PENDING): ReasonDoc(
+        SERVER,
+        False,
+        "any",
+        "when the rollout ends",
+        "condition `Verified` (Unknown): no handshake with the pods that run now yet. The message says "
+        "why: the rollout is not finished, the server is disabled or has no replicas, the Service has "
+        "no cluster IP yet, or the handshake is under way.",
+    ),
+    (SERVER, Reason.SERVER_UNREACHABLE): ReasonDoc(
+        SERVER,
+        True,
+        "Running",
+        VERIFY_RETRY,
+        "condition `Verified` (False): no connection to the Service (refused, reset, no route). The "
+        "pods are ready but nothing answers on `spec.port`: check the Service's endpoints and that a "
+        "server with a non-stdio transport listens on 0.0.0.0 and that port.",
+    ),
+    (SERVER, Reason.HANDSHAKE_TIMEOUT): ReasonDoc(
+        SERVER,
+        True,
+        "Running",
+        VERIFY_RETRY,
+        "condition `Verified` (False): the server did not answer initialize and tools/list within "
+        "`MCP_OPERATOR_VERIFY_TIMEOUT` (10 s). See the pods' logs.",
+    ),
+    (SERVER, Reason.HANDSHAKE_REFUSED): ReasonDoc(
+        SERVER,
+        True,
+        "Running",
+        VERIFY_RETRY,
+        "condition `Verified` (False): the server answered with an HTTP error or a redirect, or with a "
+        "JSON-RPC error to initialize or tools/list. The message quotes it: a server that needs "
+        "authentication, or a wrong `spec.transport` or path.",
+    ),
+    (SERVER, Reason.HANDSHAKE_INVALID): ReasonDoc(
+        SERVER,
+        True,
+        "Running",
+        VERIFY_RETRY,
+        "condition `Verified` (False): the answer is not MCP: not JSON-RPC, another request's id, "
+        "missing serverInfo or tools, larger than 1 MiB, or a protocol version the operator does not "
+        "speak. The message says which.",
     ),
     (SERVER, Reason.INVALID_SPEC): ReasonDoc(
         SERVER, False, "Failed", WAITS, "the server spec failed the operator's validation. Fix it."

@@ -42,7 +42,14 @@ async def operate(
     own, with the same API credentials and stopped with them.
     """
     import mcp_operator.handlers  # noqa: F401  (registers the handlers)
+    from mcp_operator.handlers import autoinstall
 
+    def watched(namespace: str) -> bool:
+        name = references.NamespaceName(namespace)
+        return not namespaces or any(references.match_namespace(name, p) for p in namespaces)
+
+    scope = f"only {', '.join(namespaces)}" if namespaces else "every namespace"
+    predefined = autoinstall.load(watched=watched, scope=scope)  # a wrong file stops here, in one line
     settings = kopf.OperatorSettings()
     insights = references.Insights()
     existing = {task for task in asyncio.all_tasks() if not task.done()}
@@ -56,6 +63,7 @@ async def operate(
             stop_flag=stop_flag,
             ready_flag=ready_flag,
             liveness_endpoint=liveness,
+            memo=kopf.Memo(predefined=predefined),
         )
     )
     if not namespaces:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.bridge.conftest import mcp_client
-from tests.fixtures.cluster import Cluster, running_operator
+from tests.fixtures.cluster import Cluster, condition, running_operator
 from tests.fixtures.node import NodeCluster
 
 
@@ -99,6 +99,17 @@ async def server_version(cluster: Cluster, name: str) -> str:
         else answer.json()
     )
     return str(payload["result"]["serverInfo"]["version"])
+
+
+def verified_for(version: str) -> Callable[[dict[str, Any]], bool]:
+    """The operator's handshake succeeded with the pods of this package version (status.verifiedVersion
+    and the Verified condition: what an upgrade waits for)."""
+
+    def check(obj: dict[str, Any]) -> bool:
+        verified = condition(obj, "Verified")
+        return verified.get("status") == "True" and obj["status"].get("verifiedVersion") == version
+
+    return check
 
 
 async def pods(cluster: Cluster, name: str) -> list[dict[str, Any]]:

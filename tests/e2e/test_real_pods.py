@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.bridge.conftest import mcp_client
-from tests.e2e.conftest import call_through_service, pods, server_version, service_url
+from tests.e2e.conftest import call_through_service, pods, server_version, service_url, verified_for
 from tests.fixtures.cluster import Cluster, condition
 from tests.fixtures.node import NodeCluster
 from tests.fixtures.pkgbuild import build_wheel
@@ -37,6 +37,10 @@ async def test_an_npm_server_runs_answers_scales_to_zero_and_upgrades(
     assert tools == ["echo"]
     assert text == "echo hi"
     assert await server_version(cluster, "tiny") == "1.0.0"
+    obj = await cluster.wait_for("mcpservers", "tiny", verified_for("1.0.0"), timeout=60, what="Verified")
+    assert obj["status"]["serverInfo"]["name"] == "tiny-js"
+    assert obj["status"]["serverInfo"]["version"] == "1.0.0"
+    assert obj["status"]["tools"] == ["echo"]
 
     # The pod really runs restricted: uid 10001, read-only root, no capabilities.
     (pod,) = await pods(cluster, "tiny")
@@ -55,6 +59,14 @@ async def test_an_npm_server_runs_answers_scales_to_zero_and_upgrades(
         "mcpservers", "tiny", lambda o: o["status"].get("version") == "1.1.0" and ready(o), timeout=180
     )
     assert condition(obj)["reason"] == "Running"
+    # The operator's handshake follows the new version: what the server itself says it runs.
+    obj = await cluster.wait_for(
+        "mcpservers", "tiny", verified_for("1.1.0"), timeout=60, what="Verified 1.1.0"
+    )
+    assert obj["status"]["serverInfo"]["version"] == "1.1.0"
+    assert condition(obj, "Verified")["message"] == (
+        "tiny-js 1.1.0 (MCP 2025-11-25, 1 tool) answered for package version 1.1.0"
+    )
     deadline = asyncio.get_running_loop().time() + 60
     while await server_version(cluster, "tiny") != "1.1.0":  # the Service may still reach an old pod
         assert asyncio.get_running_loop().time() < deadline, "the new version never answered"

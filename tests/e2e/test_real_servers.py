@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import call_through_service, pods
+from tests.e2e.conftest import call_through_service, pods, verified_for
 from tests.fixtures.cluster import Cluster, condition
 from tests.fixtures.node import NodeCluster
 from tests.integration.helpers import package, ready, reason_is, server
@@ -24,6 +24,19 @@ async def test_server_everything_from_npm(cluster: Cluster, node_cluster: NodeCl
     obj = await cluster.wait_for("mcpservers", "everything", ready, timeout=240, what="Running")
     pinned = (await cluster.get("mcppackages", "everything"))["status"]["resolvedVersion"]
     assert obj["status"]["version"] == pinned
+
+    # The operator's own handshake through the Service, recorded in status.
+    obj = await cluster.wait_for(
+        "mcpservers", "everything", verified_for(pinned), timeout=60, what="Verified"
+    )
+    status = obj["status"]
+    assert status["serverInfo"]["name"] == "mcp-servers/everything"
+    assert status["serverInfo"]["version"]
+    assert status["serverInfo"]["protocolVersion"] == "2025-11-25"
+    assert "tools" in status["serverInfo"]["capabilities"]
+    assert {"echo", "get-sum"} <= set(status["tools"]), status["tools"]
+    assert status["toolCount"] == len(status["tools"])
+    assert f"answered for package version {pinned}" in condition(obj, "Verified")["message"]
 
     tools, text = await call_through_service(cluster, "everything", "echo", {"message": "from a real server"})
     assert {"echo", "get-sum"} <= set(tools), tools

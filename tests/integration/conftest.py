@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from tests.bridge.conftest import start_bridge  # noqa: F401 (a fixture: a real bridge on loopback)
 from tests.fixtures.cluster import Cluster, collect_closed_loop_garbage, running_operator
 from tests.fixtures.emulator import Emulator
 from tests.fixtures.faults import FaultProxy, serve_proxy

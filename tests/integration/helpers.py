@@ -70,3 +70,9 @@ async def emulated_rollout(cluster: Cluster, name: str) -> dict[str, Any]:
     return await cluster.patch(
         "deployments", name, {"status": status}, api_version="apps/v1", subresource="status"
     )
+
+
+async def give_cluster_ip(cluster: Cluster, name: str) -> None:
+    """What a real API server does at creation: here, the address where the test's bridge listens."""
+    await cluster.wait_for("services", name, lambda o: True, api_version="v1")
+    await cluster.patch("services", name, {"spec": {"clusterIP": "127.0.0.1"}}, api_version="v1")

@@ -210,27 +210,10 @@ async def test_every_rendered_pod_passes_the_restricted_pod_security_standard(re
 def _token_kubeconfig(
     controlplane: Any, namespace: str, tmp: Path, rules: str = "operator-rbac.yaml"
 ) -> Path:
-    """A ServiceAccount bound only to the role in tests/rbac/`rules`, and a kubeconfig with its token."""
-    docs = list(yaml.safe_load_all((ROOT / "tests" / "rbac" / rules).read_text()))
-    role = docs[0]
-    namespaced = role["kind"] == "Role"
-    role["metadata"]["name"] = f"mcp-operator-{namespace}"
-    if namespaced:
-        role["metadata"]["namespace"] = namespace
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding" if namespaced else "ClusterRoleBinding",
-        "metadata": {"name": f"mcp-operator-{namespace}", **({"namespace": namespace} if namespaced else {})},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": role["kind"],
-            "name": role["metadata"]["name"],
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": "mcp-operator", "namespace": namespace}],
-    }
-    base = f"/apis/rbac.authorization.k8s.io/v1{'/namespaces/' + namespace if namespaced else ''}"
-    plural = "roles" if namespaced else "clusterroles"
-    bindings = "rolebindings" if namespaced else "clusterrolebindings"
+    """A ServiceAccount bound only to the roles in tests/rbac/`rules`, and a kubeconfig with its token.
+
+    Every Role in the file is bound in `namespace`, which is also the operator's own namespace.
+    """
     sa = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -238,8 +221,30 @@ def _token_kubeconfig(
     }
     with controlplane.client() as client:
         assert client.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json=sa).status_code == 201
-        assert client.post(f"{base}/{plural}", json=role).status_code == 201
-        assert client.post(f"{base}/{bindings}", json=binding).status_code == 201
+        for role in yaml.safe_load_all((ROOT / "tests" / "rbac" / rules).read_text()):
+            namespaced = role["kind"] == "Role"
+            role["metadata"]["name"] = f"{role['metadata']['name']}-{namespace}"
+            if namespaced:
+                role["metadata"]["namespace"] = namespace
+            binding = {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding" if namespaced else "ClusterRoleBinding",
+                "metadata": {
+                    "name": role["metadata"]["name"],
+                    **({"namespace": namespace} if namespaced else {}),
+                },
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": role["kind"],
+                    "name": role["metadata"]["name"],
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "mcp-operator", "namespace": namespace}],
+            }
+            base = f"/apis/rbac.authorization.k8s.io/v1{'/namespaces/' + namespace if namespaced else ''}"
+            plural = "roles" if namespaced else "clusterroles"
+            bindings = "rolebindings" if namespaced else "clusterrolebindings"
+            assert client.post(f"{base}/{plural}", json=role).status_code == 201
+            assert client.post(f"{base}/{bindings}", json=binding).status_code == 201
         request = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",

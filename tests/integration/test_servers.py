@@ -62,6 +62,12 @@ async def test_server_gets_deployment_service_and_status(operator: Cluster, npm_
     assert obj["status"]["version"] == "1.0.0"
     assert obj["status"]["ready"] == "1/1"
     assert condition(obj)["observedGeneration"] == obj["metadata"]["generation"]
+    # The emulator allocates no cluster IP, so there is nothing to shake hands with: the Verified
+    # condition says so, and nothing else is held up (tests/e2e does the handshake with real pods).
+    verified = condition(obj, "Verified")
+    assert (verified["status"], verified["reason"]) == ("Unknown", "VerifyPending"), verified
+    assert verified["message"] == "the Service has no cluster IP yet: nothing to connect to"
+    assert "serverInfo" not in obj["status"]
 
 
 async def test_disable_scales_to_zero_and_back(operator: Cluster, npm_registry) -> None:

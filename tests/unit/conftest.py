@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 NO_NETWORK = "unit tests must not touch the network or the Kubernetes API"
+
+# Property-based tests: modest example counts so they stay quick, no deadline (the machine is
+# noisy), and Hypothesis's files (failing examples, caches) in the ignored .cache folder rather
+# than a .hypothesis folder in the clone. HYPOTHESIS_PROFILE=thorough hunts longer.
+_HYPOTHESIS_HOME = Path(__file__).resolve().parents[2] / ".cache" / "hypothesis"
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(_HYPOTHESIS_HOME))
+_HYPOTHESIS_DB = DirectoryBasedExampleDatabase(_HYPOTHESIS_HOME / "examples")
+settings.register_profile("unit", max_examples=200, deadline=None, database=_HYPOTHESIS_DB)
+settings.register_profile("thorough", max_examples=5000, deadline=None, database=_HYPOTHESIS_DB)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "unit"))
 
 
 def _refuse(sock: socket.socket, *_: Any, **__: Any) -> Any:

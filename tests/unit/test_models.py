@@ -73,7 +73,7 @@ def test_package_dump_is_camel_case_without_unset_optionals() -> None:
             "registryAuthSecret": "npm-creds",
         },
         "install": {"method": "initContainer", "allowScripts": False},
-        "updates": {"check": False, "interval": "24h", "policy": "none"},
+        "updates": {"check": False, "interval": "24h", "policy": "none", "rolloutDeadline": "10m"},
     }
 
 
@@ -526,6 +526,7 @@ def test_status_keeps_the_camel_case_aliases() -> None:
         "resolvedVersion": "1.0.0",
         "updateAvailable": True,
         "detectedCommand": [],
+        "failedVersions": [],
         "history": [],
         "conditions": [],
     }

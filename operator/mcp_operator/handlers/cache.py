@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcp_operator.render.cache_paths import CHILD_PATHS, POD_PATHS, SERVER_LABEL
+from mcp_operator.upgrade_plan import CHECK_ANNOTATION, UPGRADE_ANNOTATION
 
 Key = tuple[str, str]  # (namespace, name)
+# Requests users make of an MCPPackage by annotation (docs/upgrades.md); the only annotations kept.
+REQUEST_ANNOTATIONS = frozenset({UPGRADE_ANNOTATION, CHECK_ANNOTATION})
 ChildKey = tuple[str, str, str]  # (kind, namespace, name)
 
 
@@ -83,7 +86,12 @@ class Cache:
     # ----------------------------------------------------------------------------- packages
     def put_package(self, body: Mapping[str, Any]) -> Key:
         key = key_of(body)
-        self.packages[key] = slim(body, ("spec",), ("status",))
+        copy = slim(body, ("spec",), ("status",))
+        annotations = (body.get("metadata") or {}).get("annotations") or {}
+        requests = {k: str(v) for k, v in annotations.items() if k in REQUEST_ANNOTATIONS}
+        if requests:
+            copy["metadata"]["annotations"] = requests
+        self.packages[key] = copy
         return key
 
     def drop_package(self, key: Key) -> None:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from typing import Any
 
-from mcp_operator.handlers import packages, report, servers, state
+from mcp_operator.handlers import packages, report, servers, state, uninstall, verify
 from mcp_operator.handlers.queue import QueueClosed
 from mcp_operator.handlers.state import PACKAGE, SERVER, QueueKey
 from mcp_operator.k8s import KubeError
@@ -30,8 +30,10 @@ async def process(key: QueueKey) -> None:
     ctx = state.get()
     kind, namespace, name = key
     try:
-        if kind == PACKAGE:
-            outcome: float | servers.Outcome = await packages.reconcile_package((namespace, name))
+        if kind == PACKAGE and await uninstall.settle((namespace, name)):
+            outcome: float | servers.Outcome = servers.Outcome.DONE  # being deleted: nothing to resolve
+        elif kind == PACKAGE:
+            outcome = await packages.reconcile_package((namespace, name))
         else:
             outcome = await servers.reconcile_server((namespace, name))
     except KubeError as exc:
@@ -114,3 +116,4 @@ async def stop(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await verify.stop()

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import kopf
 
-from mcp_operator.handlers import controller, state
+from mcp_operator.handlers import autoinstall, controller, state
 from mcp_operator.k8s import Kube
 
 REGISTRY_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
@@ -17,7 +17,7 @@ _tasks: list[asyncio.Task[Any]] = []
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Only warnings become Events by themselves; the controller posts its own Events.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
@@ -27,6 +27,8 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     if not settings.peering.clusterwide:
         settings.scanning.disabled = True
     tuning = state.tuning_from_env()
+    # runner.operate() reads the predefined packages before kopf starts, to stop on a bad file at once.
+    predefined = memo.get("predefined") or autoinstall.load()
     state.clear()
     state.install(
         state.State(
@@ -37,7 +39,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         )
     )
     state.get().queue.base, state.get().queue.cap = tuning.retry_base, tuning.retry_cap
+    state.get().uninstalled.namespace = predefined.namespace
     _tasks[:] = controller.start()
+    _tasks.append(asyncio.create_task(autoinstall.run(predefined), name="predefined packages"))
 
 
 @kopf.on.login()

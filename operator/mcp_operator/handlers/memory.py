@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_operator.render.drift import Applied
+from mcp_operator.render.verify import Attempt, Pacing
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -28,6 +29,13 @@ class Memory:
     failed_source: str | None = None  # MCPPackage: the source a registry attempt failed for
     retry_at: float | None = None  # MCPPackage: no registry attempt for failed_source before this
     attempts: int = 0  # MCPPackage: failed attempts for failed_source
+    verifying: bool = False  # MCPServer: an MCP handshake is in flight (handlers/verify.py)
+    verify_attempt: Attempt | None = None  # MCPServer: a finished handshake not written yet
+    verify_pacing: Pacing = field(default_factory=Pacing)  # MCPServer: failed handshakes, for the backoff
+    # MCPPackage: request annotations acted on, until a watch event shows them gone (a reconcile on
+    # a copy from before the removal must not act on the same request twice).
+    consumed: dict[str, str] = field(default_factory=dict)
+    acted: dict[str, str] = field(default_factory=dict)  # acted on, removal not yet done
 
 
 class Memories:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from pydantic import ValidationError
 
-from mcp_operator import registries
-from mcp_operator.handlers import report, state
+from mcp_operator import registries, upgrade_plan
+from mcp_operator.handlers import report, state, upgrades
+from mcp_operator.handlers.auth import SecretProblem, credentials
 from mcp_operator.handlers.cache import Key
 from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.servers import Outcome
@@ -22,32 +24,11 @@ from mcp_operator.handlers.state import PACKAGE
 from mcp_operator.models import MCPPackageSpec, MCPPackageStatus, PackagePhase
 from mcp_operator.reasons import Reason
 from mcp_operator.registries.errors import RegistryError
-from mcp_operator.registries.types import Credentials
-from mcp_operator.render import package_status
+from mcp_operator.render import package_status, upgrade_status
 from mcp_operator.render.validation_text import describe_validation
+from mcp_operator.upgrade_plan import CHECK_ANNOTATION, UPGRADE_ANNOTATION
 
 log = logging.getLogger(__name__)
-
-
-class SecretProblem(Exception):
-    """The registry credentials Secret is missing or incomplete."""
-
-
-async def credentials(namespace: str, secret: str | None) -> Credentials | None:
-    if not secret:
-        return None
-    data = await state.get().kube.read_secret(namespace, secret)
-    if data is None:
-        raise SecretProblem(
-            f"Secret {secret!r} named in spec.source.registryAuthSecret does not exist in namespace "
-            f"{namespace!r}: create it with key 'token', or keys 'username' and 'password'"
-        )
-    if not data.get("token") and not (data.get("username") and data.get("password")):
-        raise SecretProblem(
-            f"Secret {secret!r} has neither a 'token' key nor both 'username' and 'password': "
-            "add them to the Secret"
-        )
-    return Credentials(username=data.get("username"), password=data.get("password"), token=data.get("token"))
 
 
 async def reconcile_package(key: Key) -> float | Outcome:
@@ -68,11 +49,23 @@ async def reconcile_package(key: Key) -> float | Outcome:
         return Outcome.DONE
 
     source = package_status.source_key(spec.source)
+    subject = upgrades.Subject(key, body, memory, old, generation, spec)
+    await subject.finish_acted()  # a request acted on whose removal failed: only remove it
+    if old.rollout is not None:
+        return _after(await upgrades.watch_rollout(subject))
+    request = upgrade_plan.read_request(subject.annotation(UPGRADE_ANNOTATION))
+    if old.resolved_version and request is not None:
+        return await _guarded(subject, upgrades.upgrade_request(subject, request))
     if old.resolved_version and old.resolved_spec == source:
-        if old.observed_generation != generation or old.phase != PackagePhase.READY:
+        ready = next((c for c in old.conditions if c.type == "Ready"), None)
+        healthy = ready is not None and ready.status == "True"  # not left False by an API error
+        if old.observed_generation != generation or old.phase != PackagePhase.READY or not healthy:
             await report.write_status(PACKAGE, *key, body, memory, package_status.kept(spec, old, generation))
         memory.failed_source, memory.attempts, memory.retry_at = None, 0, None
-        return Outcome.DONE
+        due = upgrade_plan.check_due(spec, old, upgrades.clock())
+        if subject.annotation(CHECK_ANNOTATION) is not None or due == 0.0:
+            return await _guarded(subject, upgrades.check(subject))
+        return _after(due)
     if memory.failed_source == source:
         if memory.retry_at is None:
             return Outcome.DONE  # a permanent failure for this source: wait for the spec to change
@@ -115,6 +108,10 @@ async def _resolve(
         await _fail(key, body, memory, old, generation, Reason(exc.reason), str(exc), transient=False)
         return Outcome.DONE
 
+    if old.resolved_version:
+        memory.failed_source, memory.attempts, memory.retry_at = None, 0, None
+        subject = upgrades.Subject(key, body, memory, old, generation, spec)
+        return _after(await upgrades.new_source(subject, found))
     status = package_status.resolved(
         spec,
         old,
@@ -167,3 +164,29 @@ async def _fail(
     status = package_status.failed(old, generation, reason=reason, message=message, transient=transient)
     await report.write_status(PACKAGE, *key, body, memory, status)
     await report.post_event(PACKAGE, *key, memory, "Warning", reason, message)
+
+
+def _after(delay: float | None) -> float | Outcome:
+    return Outcome.DONE if delay is None else delay
+
+
+async def _guarded(subject: upgrades.Subject, flow: Coroutine[Any, Any, float | None]) -> float | Outcome:
+    """Run an upgrade flow; a registry that cannot answer is reported on the package."""
+    try:
+        return _after(await flow)
+    except (RegistryError, SecretProblem) as exc:
+        return await _request_failed(subject, exc)
+
+
+async def _request_failed(subject: upgrades.Subject, exc: RegistryError | SecretProblem) -> float | Outcome:
+    """An upgrade could not reach or find its version. A transient failure keeps the request for a
+    retry; a permanent one is reported and the request removed."""
+    transient = isinstance(exc, SecretProblem) or exc.transient
+    reason = Reason.SECRET_NOT_FOUND if isinstance(exc, SecretProblem) else Reason(exc.reason)
+    message = f"upgrade not done: {exc}"
+    await subject.write(upgrade_status.upgrade_condition(subject.old, subject.generation, reason, message))
+    await subject.event("Warning", reason, message)
+    if transient:
+        return 60.0
+    await subject.consume(UPGRADE_ANNOTATION)
+    return Outcome.DONE

@@ -16,6 +16,7 @@ from mcp_operator.handlers.memory import Memory
 from mcp_operator.k8s import KubeError
 from mcp_operator.models import API_VERSION
 from mcp_operator.render.drift import contains
+from mcp_operator.render.kstatus import with_kstatus
 from mcp_operator.render.status import now
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ def current_status(body: dict[str, Any], memory: Memory) -> dict[str, Any]:
 async def write_status(
     kind: str, namespace: str, name: str, body: dict[str, Any], memory: Memory, status: dict[str, Any]
 ) -> bool:
-    """Merge-patch the status subresource unless the object already says all of it."""
+    """Merge-patch the status subresource unless the object already says all of it. Reconciling and
+    Stalled (kstatus) are derived here for every status of both kinds."""
+    status = with_kstatus(status, current_status(body, memory))
     if contains(current_status(body, memory), status):
         return False
     await state.get().kube.patch_status(kind, namespace, name, status)

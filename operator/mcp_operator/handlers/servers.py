@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from mcp_operator.handlers import report, state
+from mcp_operator.handlers import report, state, verify
 from mcp_operator.handlers.cache import Key, slim
 from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.state import SERVER
@@ -41,7 +41,8 @@ class Outcome(enum.Enum):
     WAIT = "wait"
 
 
-async def reconcile_server(key: Key) -> Outcome:
+async def reconcile_server(key: Key) -> Outcome | float:
+    """DONE, WAIT (retry with backoff), or the seconds until the server needs another look."""
     ctx = state.get()
     server = ctx.cache.servers.get(key)
     if server is None:
@@ -57,12 +58,15 @@ async def reconcile_server(key: Key) -> Outcome:
         conflict = Plan(plan.spec, problem=_conflict(str(exc)))
         return await _report_problem(server, memory, conflict)
     assert plan.spec is not None
-    old = MCPServerStatus.model_validate(report.current_status(server, memory))
+    current = report.current_status(server, memory)
+    old = MCPServerStatus.model_validate(current)
     pods = pod_problem(ctx.cache.pods_of(key))
-    status = server_status(plan.spec, meta.get("generation"), deployment, old.version, old.conditions, pods)
+    generation = meta.get("generation")
+    status = server_status(plan.spec, generation, deployment, old.version, old.conditions, pods)
     status["url"] = render_network.server_url(key[1], key[0], plan.spec, ctx.settings)
+    again = await verify.fold(key, plan.spec, plan.manifests, deployment, status, current, memory, generation)
     await report.write_status(SERVER, *key, server, memory, status)
-    return Outcome.DONE
+    return Outcome.DONE if again is None else again
 
 
 def _package_name(server: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ observed objects, the work queue, and the per-object memory."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from dataclasses import dataclass, field
@@ -29,6 +30,29 @@ class Tuning:
     retry_cap: float = 60.0  # the longest delay between such retries
     resync: float = 300.0  # every object is reconciled at least this often, events or not
     api_timeout: float = 10.0  # seconds per Kubernetes API request
+    verify_interval: float = 600.0  # a running server's MCP handshake is repeated this often
+    verify_timeout: float = 10.0  # seconds one MCP handshake may take in all
+
+
+@dataclass
+class Uninstalled:
+    """The uninstalled marks this process knows (docs/predefined.md); the ConfigMap is the record.
+
+    `lock` orders a start's check-then-create against a deletion's mark-then-release.
+    """
+
+    namespace: str = "default"  # the operator's namespace, where its state ConfigMap lives
+    marks: set[tuple[str, str]] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class Handshakes:
+    """MCP handshakes in flight (handlers/verify.py), at most `slots` at once; they end with the
+    controller."""
+
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
 
 
 @dataclass
@@ -40,6 +64,8 @@ class State:
     cache: Cache = field(default_factory=Cache)
     memories: Memories = field(default_factory=Memories)
     queue: WorkQueue[QueueKey] = field(default_factory=WorkQueue)
+    uninstalled: Uninstalled = field(default_factory=Uninstalled)
+    handshakes: Handshakes = field(default_factory=Handshakes)
 
 
 _state: State | None = None
@@ -73,6 +99,8 @@ def tuning_from_env() -> Tuning:
         retry_cap=_number("MCP_OPERATOR_RETRY_CAP", Tuning.retry_cap),
         resync=_number("MCP_OPERATOR_RESYNC", Tuning.resync),
         api_timeout=_number("MCP_OPERATOR_API_TIMEOUT", Tuning.api_timeout),
+        verify_interval=_number("MCP_OPERATOR_VERIFY_INTERVAL", Tuning.verify_interval),
+        verify_timeout=_number("MCP_OPERATOR_VERIFY_TIMEOUT", Tuning.verify_timeout),
     )
 
 

@@ -2,7 +2,8 @@
 
 Every kind is watched with `on.event`, which kopf delivers without writing anything to the
 objects (no finalizers, no progress annotations): the operator's only writes are its children,
-the status and Events.
+the status and Events, and the finalizer of predefined packages, which the controller releases
+(handlers/uninstall.py) when a queued package turns out to be deleting.
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ from mcp_operator.registries.errors import (
     VersionNotFound,
 )
 from mcp_operator.registries.http import DEFAULT_CACHE, DEFAULT_TIMEOUT, ResponseCache, RetryPolicy
-from mcp_operator.registries.types import Credentials, Resolution
+from mcp_operator.registries.types import Catalog, Credentials, Resolution
 
 __all__ = [
+    "Catalog",
     "Credentials",
     "InvalidPackage",
     "InvalidSpec",
@@ -34,6 +35,7 @@ __all__ = [
     "ResponseCache",
     "RetryPolicy",
     "VersionNotFound",
+    "catalog",
     "resolve",
 ]
 
@@ -84,4 +86,32 @@ async def _resolve(
 
         oci = OciClient(client, credentials=credentials)
         return await oci.resolve(package, spec, registry=registry)
+    raise InvalidSpec(f"source type {source_type!r} is not supported; use npm, pypi or oci")
+
+
+async def catalog(
+    source_type: SourceType,
+    package: str,
+    *,
+    registry: str | None = None,
+    credentials: Credentials | None = None,
+    client: httpx.AsyncClient,
+) -> Catalog:
+    """The releases of ``package``, for update checks: one cached, revalidated request (npm, PyPI)
+    or one tags list (OCI); nothing is downloaded."""
+    if source_type == "npm":
+        from mcp_operator.registries.npm import DEFAULT_NPM_REGISTRY, NpmClient
+
+        npm = NpmClient(client, registry or DEFAULT_NPM_REGISTRY, credentials, cache=DEFAULT_CACHE)
+        return await npm.catalog(package)
+    if source_type == "pypi":
+        from mcp_operator.registries.pypi import DEFAULT_PYPI_REGISTRY, PypiClient
+
+        pypi = PypiClient(client, registry or DEFAULT_PYPI_REGISTRY, credentials, cache=DEFAULT_CACHE)
+        return await pypi.catalog(package)
+    if source_type == "oci":
+        from mcp_operator.registries.oci import OciClient
+
+        oci = OciClient(client, credentials=credentials)
+        return await oci.catalog(package, registry=registry)
     raise InvalidSpec(f"source type {source_type!r} is not supported; use npm, pypi or oci")

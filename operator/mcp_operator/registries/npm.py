@@ -18,7 +18,7 @@ from mcp_operator.registries.http import (
     normalise_registry_url,
 )
 from mcp_operator.registries.integrity import npm_integrity
-from mcp_operator.registries.types import Credentials, Resolution
+from mcp_operator.registries.types import Catalog, Credentials, Resolution
 
 __all__ = ["DEFAULT_NPM_REGISTRY", "NpmClient", "packument_url", "validate_npm_name"]
 
@@ -105,6 +105,15 @@ class NpmClient:
         if not isinstance(doc, dict) or not isinstance(doc.get("versions", {}), dict):
             raise InvalidPackage(f"npm registry {self.registry} sent a malformed document for {name!r}")
         return doc
+
+    async def catalog(self, name: str) -> Catalog:
+        validate_npm_name(name)
+        doc = await self.packument(name)
+        versions = doc.get("versions") or {}
+        raw_tags = doc.get("dist-tags")
+        tags: dict[str, Any] = raw_tags if isinstance(raw_tags, dict) else {}
+        latest = tags.get("latest") if isinstance(tags.get("latest"), str) else None
+        return Catalog(tuple(str(v) for v in versions), latest if latest in versions else None)
 
     async def resolve(self, name: str, spec: str) -> Resolution:
         validate_npm_name(name)

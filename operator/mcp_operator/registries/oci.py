@@ -26,7 +26,7 @@ from mcp_operator.registries.http import (
     normalise_registry_url,
     redact,
 )
-from mcp_operator.registries.types import Credentials, Resolution
+from mcp_operator.registries.types import Catalog, Credentials, Resolution
 
 __all__ = ["ImageReference", "OciClient", "parse_challenge", "parse_reference"]
 
@@ -312,6 +312,17 @@ class OciClient:
         cmd = cfg.get("Cmd") or []
         parts = [*entrypoint, *cmd] if isinstance(entrypoint, list) and isinstance(cmd, list) else []
         return tuple(str(p) for p in parts)
+
+    async def catalog(self, package: str, *, registry: str | None = None) -> Catalog:
+        """The repository's tags; which of them are versions is the caller's business."""
+        ref = parse_reference(package, registry)
+        tags = await self.tags(ref)
+        if tags is None:
+            raise PackageNotFound(
+                f"image repository {ref.registry}/{ref.repository} was not found; "
+                "check spec.source.package or spec.source.registry"
+            )
+        return Catalog(tuple(tags), None)
 
     async def resolve(self, package: str, spec: str, *, registry: str | None = None) -> Resolution:
         ref = parse_reference(package, registry)

@@ -44,7 +44,7 @@ from mcp_operator.registries.http import (
     raise_for_auth,
     redact,
 )
-from mcp_operator.registries.types import Credentials, Resolution
+from mcp_operator.registries.types import Catalog, Credentials, Resolution
 
 __all__ = [
     "DEFAULT_PYPI_REGISTRY",
@@ -128,7 +128,12 @@ def _wheel_rank(filename: str) -> int | None:
 
 
 def select_file(files: list[PyFile]) -> PyFile | None:
-    """The artifact to install: a pure py3 wheel, else an sdist (.tar.gz preferred)."""
+    """The artifact to install: a pure py3 wheel, else an sdist (.tar.gz preferred).
+
+    Yanked files only count when all the release's files are yanked, which select_version allows
+    for a pinned version alone (PEP 592).
+    """
+    files = [f for f in files if not f.yanked] or files
     wheels = sorted(
         (
             (rank, f.filename, f)
@@ -147,14 +152,7 @@ def select_file(files: list[PyFile]) -> PyFile | None:
     return sdists[0] if sdists else None
 
 
-def _is_exact(spec: str) -> Version | None:
-    text = spec.strip()
-    for prefix in ("===", "=="):
-        if text.startswith(prefix):
-            text = text[len(prefix) :].strip()
-            break
-    if "*" in text or "," in text or text[:1] in {"<", ">", "!", "~", "="}:
-        return None
+def _version_or_none(text: str) -> Version | None:
     try:
         return Version(text)
     except InvalidVersion:
@@ -167,51 +165,71 @@ def _available(versions: list[Version], limit: int = 8) -> str:
     return text + (f" (and {len(shown) - limit} more)" if len(shown) > limit else "")
 
 
+def _specifier(spec: str) -> SpecifierSet:
+    """The PEP 440 specifier set *spec* stands for; a bare version pins it ("1.2" is "==1.2")."""
+    try:
+        return SpecifierSet(f"=={spec}" if _version_or_none(spec) is not None else spec)
+    except InvalidSpecifier as exc:
+        raise InvalidSpec(
+            f"{spec!r} is neither 'latest', an exact version nor a PEP 440 specifier (e.g. '>=1.2,<2'); "
+            "fix spec.source.version"
+        ) from exc
+
+
+def _pins(specifier: SpecifierSet) -> bool:
+    """True when the set names one version: == without a wildcard, or ===."""
+    return any(
+        s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*")) for s in specifier
+    )
+
+
+def _highest(specifier: SpecifierSet, pool: dict[str, Version]) -> str | None:
+    # Filter the texts, not the parsed versions: === compares the version as the index spells it.
+    # filter() applies PEP 440's prerelease rule: only when the specifier names one, or when no
+    # final release matches.
+    matching = list(specifier.filter(pool))
+    return max(matching, key=pool.__getitem__) if matching else None
+
+
 def select_version(
     project: str, spec: str, releases: dict[str, list[PyFile]], *, where: str
 ) -> tuple[str, str | None]:
-    """Pick the version for *spec* among *releases*; return (version, latest)."""
-    parsed: dict[Version, str] = {}
+    """Pick the version for *spec* among *releases*; return (version, latest), as the index spells them.
+
+    The candidates are the releases with files and a PEP 440 version; a release is yanked when all
+    its files are. 'latest' is the highest live final release, else the highest live prerelease.
+    Otherwise the highest live release the specifier matches (PEP 440, prereleases included only
+    when it names one or nothing else matches); when none does and the specifier pins a version
+    (== without a wildcard, or ===), the yanked release it pins (PEP 592). *latest* is the highest
+    live final release, or None.
+    """
+    candidates: dict[str, Version] = {}
     for text, files in releases.items():
-        try:
-            v = Version(text)
-        except InvalidVersion:
-            continue
-        if files:
-            parsed.setdefault(v, text)
-    live = [v for v in parsed if not all(f.yanked for f in releases[parsed[v]])]
-    finals = [v for v in live if not v.is_prerelease]
-    latest = str(max(finals)) if finals else None
+        if files and (v := _version_or_none(text)) is not None:
+            candidates[text] = v
+    live = {t: v for t, v in candidates.items() if not all(f.yanked for f in releases[t])}
+    finals = [t for t, v in live.items() if not v.is_prerelease]
+    latest = max(finals, key=live.__getitem__) if finals else None
     spec = (spec or "latest").strip() or "latest"
     if spec == "latest":
         if not live:
             raise VersionNotFound(
                 f"PyPI project {project!r} has no installable (non-yanked) release in {where}"
             )
-        chosen = max(finals) if finals else max(live)
-        return parsed[chosen], latest
-    exact = _is_exact(spec)
-    if exact is not None:
-        if exact in parsed:  # a yanked release may still be pinned exactly (PEP 592)
-            return parsed[exact], latest
-        raise VersionNotFound(
-            f"PyPI project {project!r} has no release {spec!r} in {where}; "
-            f"available versions: {_available(live)}; fix spec.source.version"
+        return latest or max(live, key=live.__getitem__), latest
+    specifier = _specifier(spec)
+    pinned = _pins(specifier)
+    chosen = _highest(specifier, live) or (_highest(specifier, candidates) if pinned else None)
+    if chosen is None:
+        missing = (
+            f"PyPI project {project!r} has no release {spec!r} in {where}"
+            if pinned
+            else f"no release of PyPI project {project!r} in {where} satisfies {spec!r}"
         )
-    try:
-        specifier = SpecifierSet(spec)
-    except InvalidSpecifier as exc:
-        raise InvalidSpec(
-            f"{spec!r} is neither 'latest', an exact version nor a PEP 440 specifier (e.g. '>=1.2,<2'); "
-            "fix spec.source.version"
-        ) from exc
-    matching = list(specifier.filter(live))
-    if not matching:
         raise VersionNotFound(
-            f"no release of PyPI project {project!r} in {where} satisfies {spec!r}; "
-            f"available versions: {_available(live)}; fix spec.source.version"
+            f"{missing}; available versions: {_available(list(live.values()))}; fix spec.source.version"
         )
-    return parsed[max(matching)], latest
+    return chosen, latest
 
 
 class _LinkParser(HTMLParser):
@@ -471,6 +489,17 @@ class PypiClient:
         while len(_COMMAND_CACHE) > 1024:
             _COMMAND_CACHE.popitem(last=False)
         return command
+
+    async def catalog(self, name: str) -> Catalog:
+        """Releases with at least one file that is not yanked; latest is the newest final one."""
+        _, releases = await self.releases(name)
+        live: list[str] = []
+        for text, files in releases.items():
+            if files and not all(f.yanked for f in files):
+                live.append(text)
+        finals = [v for v in live if (parsed := _version_or_none(v)) is not None and not parsed.is_prerelease]
+        latest = max(finals, key=Version) if finals else None
+        return Catalog(tuple(live), latest)
 
     async def resolve(self, name: str, spec: str) -> Resolution:
         project, releases = await self.releases(name)

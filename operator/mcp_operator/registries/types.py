@@ -29,3 +29,11 @@ class Resolution:
     integrity: str
     artifact_url: str
     command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The releases a registry lists for a package: what update checks compare the pin with."""
+
+    versions: tuple[str, ...]  # installable releases (PyPI: not yanked), in the registry's order
+    latest: str | None  # npm's 'latest' dist-tag, PyPI's newest final release; None for OCI

@@ -11,7 +11,8 @@ SERVICE_SPEC_FIELDS = ("ports", "selector", "type")
 
 CHILD_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Deployment": (("spec", "replicas"), ("spec", "template", "metadata", "annotations"), ("status",)),
-    "Service": tuple(("spec", field) for field in SERVICE_SPEC_FIELDS),
+    # clusterIP: where the operator reaches the server for its MCP handshake (handlers/verify.py).
+    "Service": (*(("spec", field) for field in SERVICE_SPEC_FIELDS), ("spec", "clusterIP")),
     "NetworkPolicy": (),
 }
 
