@@ -104,8 +104,7 @@ def allows(ecosystem: str, constraint: str, version: str, latest: str | None = N
         key = parse("pypi", version)
         if key is None:
             return False
-        bare = constraint[3:] if constraint.startswith("===") else constraint.removeprefix("==")
-        exact = parse("pypi", bare.strip())
+        exact = parse("pypi", constraint)  # a bare version pins it; '==' and '===' are specifiers
         if exact is not None:
             return bool(key == exact)
         try:

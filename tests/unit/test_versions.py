@@ -76,6 +76,9 @@ def test_pypi_pep440_order_pre_post_dev_and_epochs() -> None:
     assert verdict("pypi", ["1.0", "1.1rc1"], pin="1.0", constraint=">=1.1rc1").allowed == "1.1rc1"
     assert verdict("pypi", ["1.0", "1.1", "1.2"], pin="1.0", constraint="==1.1").allowed == "1.1"
     assert verdict("pypi", ["1.0", "1.1", "1.2"], pin="1.0", constraint="~=1.0").allowed == "1.2"
+    # PEP 440: '==' matches local versions, '===' compares the text.
+    assert verdict("pypi", ["1.0", "1.0+cpu"], pin="1.0", constraint="==1.0").allowed == "1.0+cpu"
+    assert verdict("pypi", ["1.0.0", "1.1"], pin="1.1", constraint="===1.0").allowed is None
 
 
 def test_oci_orders_version_like_tags_and_ignores_the_rest() -> None:
