@@ -527,6 +527,18 @@ class ServerInfo(StatusModel):
     )
 
 
+class Reinstall(StatusModel):
+    """Self-healing: the one clean reinstall a server whose package is missing or broken gets."""
+
+    version: str = Field(description="The package version it was made for.")
+    token: str = Field(description="Its pod-template annotation: pods with it are the reinstall's.")
+    at: str
+    outcome: str = Field(default="pending", description="pending, or failed (the reinstall did not help).")
+    reason: str | None = None
+    message: str | None = None
+    suspended: bool = Field(default=False, description="Scaled to zero by the operator after it failed.")
+
+
 class MCPServerStatus(StatusModel):
     phase: ServerPhase | None = None
     message: str | None = None
@@ -554,6 +566,9 @@ class MCPServerStatus(StatusModel):
     verified_at: str | None = Field(default=None, description="When the last successful handshake was made.")
     verified_template: str | None = Field(
         default=None, description="Digest of the pod template whose pods answered that handshake."
+    )
+    reinstall: Reinstall | None = Field(
+        default=None, description="Self-healing: the clean reinstall made for a missing or broken package."
     )
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None

@@ -49,6 +49,8 @@ class Reason(StrEnum):
     CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
     IMAGE_UNAVAILABLE = "ImageUnavailable"
     CONTAINER_CONFIG_ERROR = "ContainerConfigError"
+    ENTRYPOINT_NOT_FOUND = "EntrypointNotFound"
+    REINSTALLING = "Reinstalling"
     # MCPServer condition Verified: the MCP handshake through the Service (docs/resources.md)
     VERIFIED = "Verified"
     VERIFY_PENDING = "VerifyPending"
@@ -335,6 +337,24 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         "follows the pods",
         "the kubelet cannot create a container, usually because a Secret or ConfigMap that "
         "`spec.env` or `spec.envFrom` names does not exist.",
+    ),
+    (SERVER, Reason.ENTRYPOINT_NOT_FOUND): ReasonDoc(
+        SERVER,
+        False,
+        "Failed",
+        "one clean reinstall (self-healing), then " + WAITS + " or `mcp-operator.dev/retry`",
+        "the bridge found no executable for the package's command (exit code 4): the install put "
+        "nothing there, or the package declares a command it does not ship. See the MCPPackage's "
+        "`status.entrypoint`; set `spec.entrypoint` if detection picked the wrong one.",
+    ),
+    (SERVER, Reason.REINSTALLING): ReasonDoc(
+        SERVER,
+        False,
+        "Progressing",
+        "-",
+        "self-healing: the install failed or the command was missing, so the operator started one "
+        "clean reinstall (new pods with an empty install volume; the package's metadata is re-read). "
+        "If it fails too, the server is `Failed` (and scaled to zero with `MCP_OPERATOR_SUSPEND_BROKEN`).",
     ),
     (SERVER, Reason.VERIFIED): ReasonDoc(
         SERVER,

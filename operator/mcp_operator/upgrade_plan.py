@@ -15,6 +15,7 @@ from mcp_operator.reasons import Reason
 
 UPGRADE_ANNOTATION = "mcp-operator.dev/upgrade"  # the request users (and the CLI) set
 CHECK_ANNOTATION = "mcp-operator.dev/check"
+REFRESH_ANNOTATION = "mcp-operator.dev/refresh"  # self-healing: re-read the pinned version's metadata
 
 # What makes a rollout fail at once: the new version's pods cannot install or start.
 FAILING = frozenset(

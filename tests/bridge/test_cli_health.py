@@ -63,8 +63,6 @@ async def test_parse_args_defaults_and_options() -> None:
         ([TIME], "missing '--'"),
         (["--port", "1"], "missing '--'"),
         (["--"], "no MCP server command"),
-        (["--", "no-such-mcp-server-xyz"], "command not found"),
-        (["--", "/nonexistent/server"], "command not found"),
         (["--path", "mcp", "--", TIME], "--path must start with '/'"),
         (["--max-sessions", "0", "--", TIME], "--max-sessions must be at least 1"),
         (["--idle-timeout", "-1", "--", TIME], "must be >= 0"),
@@ -76,6 +74,16 @@ async def test_user_errors_say_what_to_fix(
 ) -> None:
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["no-such-mcp-server-xyz", "/nonexistent/server"])
+async def test_a_missing_command_has_an_exit_code_of_its_own(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit code 4, not argparse's 2: the operator reads it as "the package's entrypoint is missing"
+    and reinstalls the package once (self-healing)."""
+    assert cli.main(["--", command]) == 4
+    assert "command not found or not executable" in capsys.readouterr().err
 
 
 async def test_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+import zlib
 from collections.abc import Callable
 
 import httpx
@@ -194,6 +195,38 @@ async def test_cache_skips_uncacheable_responses_and_evicts() -> None:
     assert len(cache) == 2
     assert cache.get(cache.key("https://r.example/c", {"User-Agent": http.USER_AGENT})) is not None
     assert cache.get(cache.key("https://r.example/a", {"User-Agent": http.USER_AGENT})) is None
+
+
+async def test_cache_is_bounded_by_bytes_and_holds_a_thousand_packages() -> None:
+    """Checks go through the packages in turn: a cache smaller than the fleet misses every time."""
+    body = b'{"versions": {' + b'"1.0.0": {}, ' * 500 + b"}}"
+    stored = len(zlib.compress(body, 1))  # bodies are kept compressed
+    assert stored * 10 < len(body)
+    small = http.ResponseCache(max_bytes=2 * stored + 1)
+    unlimited = http.HostLimits(http.HostLimit(concurrency=None, rate=None))
+
+    def fake_registry(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("if-none-match") == '"v"':
+            return httpx.Response(304)
+        return httpx.Response(200, content=body, headers={"ETag": '"v"'})
+
+    cache = http.ResponseCache()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake_registry)) as client:
+        for path in ("/a", "/b", "/c"):
+            await http.fetch(client, f"https://r.example{path}", what="p", cache=small, limits=unlimited)
+        assert (len(small), small.bytes) == (2, 2 * stored)  # /a went: the bytes bound, not the count
+        again = await http.fetch(client, "https://r.example/c", what="p", cache=small, limits=unlimited)
+        assert (again.from_cache, again.content, small.hits) == (True, body, 1)
+        key = small.key("https://r.example/c", {})
+        small.put(key, httpx.Response(200, content=b"abc", headers={"ETag": '"w"'}))
+        assert small.bytes == stored + len(zlib.compress(b"abc", 1))  # replaced: the old body uncounted
+        for _ in range(2):
+            for i in range(1000):
+                await http.fetch(client, f"https://r.example/p{i}", what="p", cache=cache, limits=unlimited)
+    assert cache.hits == 1000  # the second round: every one answered from the cache
+    assert cache.bytes == 1000 * stored
+    small.clear()
+    assert (len(small), small.bytes) == (0, 0)
 
 
 @pytest.mark.parametrize(

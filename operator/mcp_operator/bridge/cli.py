@@ -95,10 +95,15 @@ def parse_args(argv: Sequence[str]) -> tuple[BridgeConfig, str]:
     if not command:
         parser.error("no MCP server command after '--', e.g. mcp-operator bridge -- mcp-server-time")
     if resolve(command[0]) is None:
-        parser.error(
+        # Its own exit code, so the operator can tell a missing entrypoint from a crash (self-healing).
+        message = (
             f"command not found or not executable: {command[0]!r}; install it or give its full path "
             "(the bridge runs it directly, without a shell)"
         )
+        from mcp_operator.bridge.server import EXIT_COMMAND_NOT_FOUND, write_termination_message
+
+        write_termination_message(message)
+        parser.exit(EXIT_COMMAND_NOT_FOUND, f"{parser.prog}: error: {message}\n")
     if not ns.path.startswith("/"):
         parser.error(f"--path must start with '/', got {ns.path!r}")
     if ns.max_sessions < 1:

@@ -70,6 +70,7 @@ class BridgeServer:
 
 TERMINATION_LOG = Path("/dev/termination-log")  # the kubelet's default terminationMessagePath
 EXIT_SERVER_CRASHED = 3
+EXIT_COMMAND_NOT_FOUND = 4  # the MCP server's command is not installed: the package is missing or broken
 
 
 def write_termination_message(message: str, path: Path | None = None) -> None:

@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcp_operator.render.cache_paths import CHILD_PATHS, POD_PATHS, SERVER_LABEL
-from mcp_operator.upgrade_plan import CHECK_ANNOTATION, UPGRADE_ANNOTATION
+from mcp_operator.render.self_heal import REINSTALL_ANNOTATION, RETRY_ANNOTATION
+from mcp_operator.upgrade_plan import CHECK_ANNOTATION, REFRESH_ANNOTATION, UPGRADE_ANNOTATION
 
 Key = tuple[str, str]  # (namespace, name)
 # Requests users make of an MCPPackage by annotation (docs/upgrades.md); the only annotations kept.
-REQUEST_ANNOTATIONS = frozenset({UPGRADE_ANNOTATION, CHECK_ANNOTATION})
+REQUEST_ANNOTATIONS = frozenset({UPGRADE_ANNOTATION, CHECK_ANNOTATION, REFRESH_ANNOTATION})
+SERVER_REQUESTS = frozenset({RETRY_ANNOTATION})
+POD_ANNOTATIONS = frozenset({REINSTALL_ANNOTATION})  # which template a pod is of (self-healing)
 ChildKey = tuple[str, str, str]  # (kind, namespace, name)
 
 
@@ -60,6 +63,7 @@ class Cache:
         key = key_of(body)
         self._unlink(key)
         copy = slim(body, ("spec",), ("status",))
+        _keep_annotations(copy, body, SERVER_REQUESTS)
         self.servers[key] = copy
         package = str((copy.get("spec") or {}).get("package") or "")
         self._by_package.setdefault((key[0], package), set()).add(key[1])
@@ -87,10 +91,7 @@ class Cache:
     def put_package(self, body: Mapping[str, Any]) -> Key:
         key = key_of(body)
         copy = slim(body, ("spec",), ("status",))
-        annotations = (body.get("metadata") or {}).get("annotations") or {}
-        requests = {k: str(v) for k, v in annotations.items() if k in REQUEST_ANNOTATIONS}
-        if requests:
-            copy["metadata"]["annotations"] = requests
+        _keep_annotations(copy, body, REQUEST_ANNOTATIONS)
         self.packages[key] = copy
         return key
 
@@ -116,7 +117,9 @@ class Cache:
         if key is None:
             return None
         name = str(body.get("metadata", {}).get("name", ""))
-        self.pods.setdefault(key, {})[name] = slim(body, *POD_PATHS)
+        pod = slim(body, *POD_PATHS)
+        _keep_annotations(pod, body, POD_ANNOTATIONS)
+        self.pods.setdefault(key, {})[name] = pod
         return key
 
     def drop_pod(self, body: Mapping[str, Any]) -> Key | None:
@@ -146,3 +149,11 @@ def _pod_owner(body: Mapping[str, Any]) -> Key | None:
     meta = body.get("metadata", {}) or {}
     server = (meta.get("labels") or {}).get(SERVER_LABEL)
     return (str(meta.get("namespace") or ""), str(server)) if server else None
+
+
+def _keep_annotations(copy: dict[str, Any], body: Mapping[str, Any], keep: frozenset[str]) -> None:
+    """Only the annotations the reconciles read: requests by users, a pod's template token."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    kept = {k: str(v) for k, v in annotations.items() if k in keep}
+    if kept:
+        copy["metadata"]["annotations"] = kept

@@ -51,6 +51,7 @@ async def reconcile_package(key: Key) -> float | Outcome:
     source = package_status.source_key(spec.source)
     subject = upgrades.Subject(key, body, memory, old, generation, spec)
     await subject.finish_acted()  # a request acted on whose removal failed: only remove it
+    await upgrades.refresh(subject)  # self-healing asked for the pinned version's metadata again
     if old.rollout is not None:
         return _after(await upgrades.watch_rollout(subject))
     request = upgrade_plan.read_request(subject.annotation(UPGRADE_ANNOTATION))

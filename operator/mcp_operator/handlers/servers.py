@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from mcp_operator.handlers import report, state, verify
+from mcp_operator.handlers import heal, report, state, verify
 from mcp_operator.handlers.cache import Key, slim
 from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.state import SERVER
@@ -64,6 +64,7 @@ async def reconcile_server(key: Key) -> Outcome | float:
     generation = meta.get("generation")
     status = server_status(plan.spec, generation, deployment, old.version, old.conditions, pods)
     status["url"] = render_network.server_url(key[1], key[0], plan.spec, ctx.settings)
+    await heal.fold(key, server, memory, status, old)
     again = await verify.fold(key, plan.spec, plan.manifests, deployment, status, current, memory, generation)
     await report.write_status(SERVER, *key, server, memory, status)
     return Outcome.DONE if again is None else again

@@ -89,7 +89,17 @@ def settings_from_env() -> Settings:
         runtime_image=os.environ.get("MCP_OPERATOR_RUNTIME_IMAGE", RUNTIME_IMAGE),
         image_pull_policy=os.environ.get("MCP_OPERATOR_IMAGE_PULL_POLICY", "IfNotPresent"),
         progress_deadline_seconds=int(_number("MCP_OPERATOR_PROGRESS_DEADLINE", 300)),
+        suspend_broken=_flag("MCP_OPERATOR_SUSPEND_BROKEN"),
     )
+
+
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise SystemExit(f"mcp-operator: {name}={raw!r} is not a boolean: set it to true or false")
 
 
 def tuning_from_env() -> Tuning:

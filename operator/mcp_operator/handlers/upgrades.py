@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_operator import registries, upgrade_plan, validation, versions
 from mcp_operator.handlers import report, state
-from mcp_operator.handlers.auth import credentials
+from mcp_operator.handlers.auth import SecretProblem, credentials
 from mcp_operator.handlers.cache import Key
 from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.state import PACKAGE
@@ -25,7 +25,7 @@ from mcp_operator.registries.errors import RegistryError
 from mcp_operator.render import upgrade_status
 from mcp_operator.render.labels import VERSION_ANNOTATION
 from mcp_operator.render.package_status import source_key
-from mcp_operator.upgrade_plan import CHECK_ANNOTATION, UPGRADE_ANNOTATION, Progress
+from mcp_operator.upgrade_plan import CHECK_ANNOTATION, REFRESH_ANNOTATION, UPGRADE_ANNOTATION, Progress
 
 log = logging.getLogger(__name__)
 POLL = 2.0  # seconds between looks at a rollout in progress (the cache only: no requests)
@@ -191,10 +191,9 @@ async def check(subject: Subject) -> float | None:
     interval = float(validation.parse_duration(subject.spec.updates.interval))
     try:
         verdict = await _catalog(subject)
-    except RegistryError as exc:
-        await subject.write(
-            upgrade_status.check_failed(subject.old, subject.generation, exc.reason, str(exc))
-        )
+    except (RegistryError, SecretProblem) as exc:
+        reason = exc.reason if isinstance(exc, RegistryError) else Reason.SECRET_NOT_FOUND
+        await subject.write(upgrade_status.check_failed(subject.old, subject.generation, reason, str(exc)))
         await subject.consume(CHECK_ANNOTATION)
         return min(interval, CHECK_RETRY) if subject.spec.updates.check else None
     status = upgrade_status.checked(
@@ -267,3 +266,26 @@ async def new_source(subject: Subject, found: registries.Resolution) -> float | 
         subject.memory.failed_source, subject.memory.retry_at = source_key(subject.spec.source), None
         return None
     return await start_rollout(subject, pin_from(subject, found), "spec.source")
+
+
+async def refresh(subject: Subject) -> None:
+    """Self-healing asked for the pinned version's metadata to be read again (a server's clean
+    reinstall): take what the registry says now for the same version, or say why it cannot."""
+    old = subject.old
+    value = subject.annotation(REFRESH_ANNOTATION)
+    if value is None:
+        return
+    if value == old.resolved_version and old.rollout is None:
+        try:
+            fresh = await _resolve_exact(subject, value)
+        except (RegistryError, SecretProblem) as exc:
+            reason = exc.reason if isinstance(exc, RegistryError) else Reason.SECRET_NOT_FOUND
+            await subject.event("Warning", reason, f"re-reading the metadata of {value} failed: {exc}")
+        else:
+            fresh = fresh.model_copy(update={"resolved_spec": old.resolved_spec})
+            if fresh != upgrade_status.pin_of(old):
+                await subject.write(upgrade_status.refreshed(subject.spec, fresh, subject.generation))
+                await subject.event(
+                    "Normal", Reason.RESOLVED, f"the metadata of {value} was read again and changed"
+                )
+    await subject.consume(REFRESH_ANNOTATION)

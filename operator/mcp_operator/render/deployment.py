@@ -19,6 +19,7 @@ from mcp_operator.render.labels import (
     server_labels,
 )
 from mcp_operator.render.package_status import entrypoint_of
+from mcp_operator.render.self_heal import REINSTALL_ANNOTATION
 
 BRIDGE_PATH = "/mcp"
 SEARCH_PATH = f"{INSTALL_DIR}/node_modules/.bin:{INSTALL_DIR}/bin:/usr/local/bin:/usr/bin:/bin"
@@ -292,7 +293,7 @@ def deployment(inp: ServerInput, settings: Settings) -> dict[str, Any]:
             "ownerReferences": [inp.server.owner_reference()],
         },
         "spec": {
-            "replicas": spec.replicas if spec.enabled else 0,
+            "replicas": spec.replicas if spec.enabled and not inp.suspended else 0,
             "selector": {"matchLabels": selector(inp.server.name)},
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": settings.progress_deadline_seconds,
@@ -303,6 +304,7 @@ def deployment(inp: ServerInput, settings: Settings) -> dict[str, Any]:
                     "annotations": {
                         VERSION_ANNOTATION: version or "",
                         INTEGRITY_ANNOTATION: inp.package_status.integrity or "",
+                        **({REINSTALL_ANNOTATION: inp.reinstall_token} if inp.reinstall_token else {}),
                     },
                 },
                 "spec": pod_spec,

@@ -44,6 +44,7 @@ class Settings:
     image_pull_policy: str = "IfNotPresent"
     service_suffix: str = "svc"
     progress_deadline_seconds: int = 300
+    suspend_broken: bool = False  # scale a server to zero when its clean reinstall failed too
     extra_labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -54,3 +55,5 @@ class ServerInput:
     package: ObjectRef
     package_spec: MCPPackageSpec
     package_status: MCPPackageStatus
+    reinstall_token: str = ""  # self-healing: a clean reinstall's pod-template annotation
+    suspended: bool = False  # self-healing: scaled to zero after the reinstall failed

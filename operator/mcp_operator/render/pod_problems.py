@@ -22,6 +22,7 @@ INSTALL_EXITS = {
     4: "the registry could not be reached from the pod or no longer has this version, or the install "
     "failed: check that pods can reach spec.source.registry",
 }
+EXIT_COMMAND_NOT_FOUND = 4  # the bridge's exit code (bridge/server.py) when the command is missing
 IMAGE_REASONS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
 MESSAGE_CHARS = 400
 CONFIG_REASONS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -88,6 +89,12 @@ def _container_problem(pod: str, status: Mapping[str, Any]) -> PodProblem | None
     if reason == "CrashLoopBackOff":
         ended = _terminated(status) or {}
         code = ended.get("exitCode", "?")
+        if name == "server" and code == EXIT_COMMAND_NOT_FOUND:
+            return PodProblem(
+                Reason.ENTRYPOINT_NOT_FOUND,
+                f"pod {pod}: the package's command is not where the install put it{said(ended)}; the "
+                "package is missing or broken: check its entrypoint (MCPPackage status.entrypoint)",
+            )
         restarts = status.get("restartCount", 0)
         return PodProblem(
             Reason.CRASH_LOOP_BACK_OFF,

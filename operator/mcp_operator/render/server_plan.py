@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mcp_operator.models import MCPPackageSpec, MCPPackageStatus, MCPServerSpec, ServerPhase
+from mcp_operator.models import MCPPackageSpec, MCPPackageStatus, MCPServerSpec, Reinstall, ServerPhase
 from mcp_operator.reasons import Reason
 from mcp_operator.render import deployment as render_deployment
 from mcp_operator.render import network as render_network
@@ -66,6 +66,7 @@ def plan_server(server: Mapping[str, Any], package: Mapping[str, Any] | None, se
         package=ObjectRef("MCPPackage", spec.package, namespace, package.get("metadata", {}).get("uid", "")),
         package_spec=pinned_spec(package_spec, pkg_status),
         package_status=pkg_status,
+        **_reinstall(server, pkg_status.resolved_version),
     )
     try:
         manifests = [render_deployment.deployment(inp, settings), render_network.service(inp, settings)]
@@ -83,3 +84,15 @@ def plan_server(server: Mapping[str, Any], package: Mapping[str, Any] | None, se
     if policy is not None:
         manifests.append(policy)
     return Plan(spec, manifests=manifests, wants_policy=policy is not None)
+
+
+def _reinstall(server: Mapping[str, Any], version: str | None) -> dict[str, Any]:
+    """Self-healing's state for the pinned version (render/self_heal.py): its template token, and
+    whether the server is suspended."""
+    raw = (server.get("status") or {}).get("reinstall")
+    if not raw:
+        return {}
+    found = Reinstall.model_validate(raw)
+    if found.version != version:
+        return {}
+    return {"reinstall_token": found.token, "suspended": found.suspended}

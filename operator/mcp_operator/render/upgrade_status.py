@@ -168,3 +168,8 @@ def check_failed(old: MCPPackageStatus, generation: int | None, reason: str, mes
 def kept_source(spec: MCPPackageSpec, old: MCPPackageStatus, generation: int | None) -> dict[str, Any]:
     """spec.source changed but selects the pinned version: the pin now stands for the new source."""
     return {"resolvedSpec": source_key(spec.source), "observedGeneration": generation}
+
+
+def refreshed(spec: MCPPackageSpec, pin: Pin, generation: int | None) -> dict[str, Any]:
+    """The same version, with the metadata the registry gives for it now (self-healing)."""
+    return {**_pin_fields(spec, pin), "observedGeneration": generation}

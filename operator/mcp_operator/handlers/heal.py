@@ -1,0 +1,76 @@
+"""Self-healing in the server reconcile (render/self_heal.py decides): start the one clean
+reinstall, record it and its failure in status, ask the package to re-read its metadata, and act
+on a user's request to try again (mcp-operator.dev/retry)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mcp_operator.handlers import report, state
+from mcp_operator.handlers.cache import Key
+from mcp_operator.handlers.memory import Memory
+from mcp_operator.handlers.state import PACKAGE, SERVER
+from mcp_operator.models import API_VERSION, MCPPackageStatus, MCPServerStatus
+from mcp_operator.reasons import Reason
+from mcp_operator.render import self_heal
+from mcp_operator.render.pod_problems import pod_problem
+from mcp_operator.render.status import now
+from mcp_operator.upgrade_plan import REFRESH_ANNOTATION
+
+log = logging.getLogger(__name__)
+
+
+async def fold(
+    key: Key, server: dict[str, Any], memory: Memory, status: dict[str, Any], old: MCPServerStatus
+) -> None:
+    """Update `status` (a status about to be written) with the reinstall state and what it means."""
+    ctx = state.get()
+    current = old.reinstall
+    if await _retry_requested(key, server, memory):
+        status["reinstall"] = None
+        current = None
+    package_name = str((server.get("spec") or {}).get("package") or "")
+    package = ctx.cache.packages.get((key[0], package_name)) or {}
+    pinned = MCPPackageStatus.model_validate(package.get("status") or {})
+    pods = ctx.cache.pods_of(key)
+    found = self_heal.decide(
+        current,
+        version=pinned.resolved_version,
+        problem=pod_problem(pods),
+        reinstall_problem=pod_problem(self_heal.pods_of_token(pods, current.token)) if current else None,
+        rolling_out=pinned.rollout is not None,
+        suspend=ctx.settings.suspend_broken,
+        now=now(),
+    )
+    if found != current:
+        status["reinstall"] = found.dump() if found is not None else None
+        if found is not None and found.outcome == "pending":
+            await _start(key, package_name, found.version, found.reason or "", memory)
+        elif found is not None:
+            message = f"a clean reinstall of {found.version} did not help: {found.message}"
+            await report.post_event(
+                SERVER, *key, memory, "Warning", found.reason or Reason.INSTALL_FAILED, message
+            )
+    self_heal.overlay(status, found, key[1], pinned.resolved_version)
+
+
+async def _start(key: Key, package: str, version: str, reason: str, memory: Memory) -> None:
+    message = f"{reason}: reinstalling {version} cleanly (new pods, empty install volume, metadata re-read)"
+    log.warning("%s/%s: %s", *key, message)
+    await report.post_event(SERVER, *key, memory, "Warning", Reason.REINSTALLING, message)
+    patch = {"metadata": {"annotations": {REFRESH_ANNOTATION: version}}}
+    await state.get().kube.merge_patch(API_VERSION, PACKAGE, key[0], package, patch)
+
+
+async def _retry_requested(key: Key, server: dict[str, Any], memory: Memory) -> bool:
+    value = (server.get("metadata", {}).get("annotations") or {}).get(self_heal.RETRY_ANNOTATION)
+    if value is None:
+        memory.consumed.pop(self_heal.RETRY_ANNOTATION, None)
+        return False
+    if memory.consumed.get(self_heal.RETRY_ANNOTATION) == value:
+        return False
+    await state.get().kube.remove_annotation(SERVER, *key, self_heal.RETRY_ANNOTATION, value)
+    memory.consumed[self_heal.RETRY_ANNOTATION] = value
+    log.info("%s/%s: another reinstall asked for", *key)
+    return True
