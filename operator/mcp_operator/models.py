@@ -260,6 +260,11 @@ class Rollout(StatusModel):
     started_at: str
     deadline: str
     requested: str = Field(default="", description="what asked for it: upgrade, policy, source")
+    servers: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="The MCPServers admitted to the new version so far; they roll one at a time.",
+    )
 
 
 class FailedVersion(StatusModel):

@@ -94,6 +94,7 @@ class RolloutState:
     progress: Progress
     reason: str = ""
     message: str = ""
+    admit: str | None = None  # WAITING: the next server to move to the new version now
 
 
 @dataclass(frozen=True)
@@ -133,14 +134,14 @@ def server_view(server: Mapping[str, Any], template_version: str | None) -> Serv
 
 
 def rollout_state(rollout: Rollout, servers: Collection[ServerView], now: datetime.datetime) -> RolloutState:
-    """Done when every enabled server is Running on the new version and its pods answered the MCP
-    handshake as that version (Verified); failed when one of them cannot install or start it, or
-    when the deadline passes first."""
+    """Servers move to the new version one at a time, in name order (status.rollout.servers lists
+    those admitted). Done when every enabled server runs it, Ready, and its pods answered the MCP
+    handshake as it (Verified); failed when an admitted server cannot install or start it, or when
+    the deadline (renewed at each admission) passes first."""
+    enabled = sorted((s for s in servers if s.enabled), key=lambda s: s.name)
     waiting: list[str] = []
     unverified: list[str] = []
-    for server in sorted(servers, key=lambda s: s.name):
-        if not server.enabled:
-            continue
+    for server in (s for s in enabled if s.name in rollout.servers):
         on_new = server.template_version == rollout.to
         if on_new and server.reason in FAILING:
             return RolloutState(
@@ -164,6 +165,11 @@ def rollout_state(rollout: Rollout, servers: Collection[ServerView], now: dateti
     if waiting:
         return RolloutState(
             Progress.WAITING, message=f"rolling out {rollout.to}: waiting for {', '.join(waiting)}"
+        )
+    following = next((s.name for s in enabled if s.name not in rollout.servers), None)
+    if following is not None:
+        return RolloutState(
+            Progress.WAITING, message=f"rolling out {rollout.to} to {following}", admit=following
         )
     return RolloutState(Progress.DONE)
 

@@ -155,3 +155,34 @@ async def test_upgrade_all_survives_a_restart_of_the_operator(
         ("all-a", True, "1.1.0"),
         ("all-b", True, "1.1.0"),
     ]
+
+
+async def test_servers_of_a_package_roll_one_at_a_time(
+    stopped: Cluster, npm_registry, start_bridge: StartBridge
+) -> None:
+    cluster = stopped
+    bridge = await start_bridge(TINY)
+    async with running_operator([]):
+        await serve(cluster, npm_registry, "one", "res-one-at-a-time", bridge.port)
+        await cluster.create("mcpservers", server("two", "one", port=bridge.port))
+        await give_cluster_ip(cluster, "two")
+        await cluster.wait_for("deployments", "two", lambda o: True, api_version="apps/v1")
+        await emulated_rollout(cluster, "two")
+        await cluster.wait_for("mcpservers", "two", ready)
+
+        await request_upgrade(cluster, "one")
+        await cluster.wait_for(
+            "deployments", "one", lambda d: template_version(d) == "1.1.0", api_version="apps/v1"
+        )
+        two = await cluster.get("deployments", "two", api_version="apps/v1")
+        assert two is not None
+        assert template_version(two) == "1.0.0", "the second server moved before the first was done"
+        await emulated_rollout(cluster, "one")
+        await cluster.wait_for(
+            "deployments", "two", lambda d: template_version(d) == "1.1.0", api_version="apps/v1"
+        )
+        await emulated_rollout(cluster, "two")
+        obj = await cluster.wait_for(
+            "mcppackages", "one", lambda o: cond(o, "Upgrade").get("reason") == "Upgraded"
+        )
+        assert obj["status"]["resolvedVersion"] == "1.1.0"

@@ -160,13 +160,14 @@ def test_requests_and_refusals() -> None:
     assert "change spec.source.version" in message
 
 
-def rollout(deadline: str = "2026-11-30T12:10:00Z") -> Rollout:
+def rollout(deadline: str = "2026-11-30T12:10:00Z", servers: tuple[str, ...] = ("a", "b")) -> Rollout:
     return Rollout.model_validate(
         {
             "from": {"version": "1.0.0"},
             "to": "1.1.0",
             "startedAt": "2026-11-30T11:59:00Z",
             "deadline": deadline,
+            "servers": list(servers),
         }
     )
 
@@ -221,3 +222,45 @@ def test_ready_is_not_done_until_the_handshake_answers_as_the_new_version() -> N
     state = upgrade_plan.rollout_state(rollout("2026-11-30T11:59:30Z"), [unverified], NOW)
     assert state.progress is Progress.FAILED
     assert "not verified by an MCP handshake: a (ServerUnreachable: connection refused)" in state.message
+
+
+def test_servers_roll_one_at_a_time_in_name_order() -> None:
+    old = {"version": "1.0.0", "template_version": "1.0.0", "verified_version": "1.0.0"}
+    a_old, b_old = view("a", **old), view("b", **old)
+    state = upgrade_plan.rollout_state(rollout(servers=()), [b_old, a_old], NOW)
+    assert (state.progress, state.admit) == (Progress.WAITING, "a")
+    # 'a' is admitted and not there yet: 'b' waits its turn.
+    state = upgrade_plan.rollout_state(rollout(servers=("a",)), [view("a", version="1.0.0"), b_old], NOW)
+    assert (state.progress, state.admit) == (Progress.WAITING, None)
+    state = upgrade_plan.rollout_state(rollout(servers=("a",)), [view("a"), b_old], NOW)
+    assert (state.progress, state.admit) == (Progress.WAITING, "b")
+    # b's old pods failing before its turn are not the new version's failure.
+    b_broken_old = view("b", reason="CrashLoopBackOff", template_version="1.0.0", version="1.0.0")
+    assert upgrade_plan.rollout_state(rollout(servers=("a",)), [view("a"), b_broken_old], NOW).admit == "b"
+    assert upgrade_plan.rollout_state(rollout(), [view("a"), view("b")], NOW).progress is Progress.DONE
+
+
+def test_servers_not_yet_admitted_keep_the_previous_pin() -> None:
+    from mcp_operator.render.server_plan import waiting_view
+
+    status = MCPPackageStatus.model_validate(
+        {
+            "resolvedVersion": "1.1.0",
+            "integrity": "sha512-new",
+            "detectedCommand": ["new"],
+            "rollout": {
+                "from": {"version": "1.0.0", "integrity": "sha512-old", "detectedCommand": ["old"]},
+                "to": "1.1.0",
+                "startedAt": "t",
+                "deadline": "t",
+                "servers": ["a"],
+            },
+        }
+    )
+    assert waiting_view(status, "a") is status
+    waiting = waiting_view(status, "b")
+    assert (waiting.resolved_version, waiting.integrity, waiting.detected_command) == (
+        "1.0.0",
+        "sha512-old",
+        ["old"],
+    )

@@ -98,11 +98,13 @@ def pin_from(subject: Subject, found: registries.Resolution) -> Pin:
     )
 
 
+def _deadline(subject: Subject, now: datetime.datetime) -> str:
+    seconds = validation.parse_duration(subject.spec.updates.rollout_deadline)
+    return upgrade_plan.stamp(now + datetime.timedelta(seconds=seconds))
+
+
 async def start_rollout(subject: Subject, new: Pin, requested: str) -> float:
     now = clock()
-    deadline = now + datetime.timedelta(
-        seconds=validation.parse_duration(subject.spec.updates.rollout_deadline)
-    )
     status = upgrade_status.rollout_started(
         subject.spec,
         subject.old,
@@ -110,7 +112,7 @@ async def start_rollout(subject: Subject, new: Pin, requested: str) -> float:
         new,
         requested=requested,
         started_at=upgrade_plan.stamp(now),
-        deadline=upgrade_plan.stamp(deadline),
+        deadline=_deadline(subject, now),
     )
     await subject.write(status)
     message = f"rolling out {new.version} (from {subject.old.resolved_version}; asked by {requested})"
@@ -134,7 +136,12 @@ async def watch_rollout(subject: Subject) -> float | None:
             deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
         )
         views.append(upgrade_plan.server_view(server, annotations.get(VERSION_ANNOTATION)))
-    verdict = upgrade_plan.rollout_state(rollout, views, clock())
+    now = clock()
+    verdict = upgrade_plan.rollout_state(rollout, views, now)
+    if verdict.admit is not None:
+        await subject.write(upgrade_status.admitted(rollout, verdict.admit, _deadline(subject, now)))
+        log.info("%s/%s: %s", *subject.key, verdict.message)
+        return POLL
     if verdict.progress is Progress.WAITING:
         return POLL
     if verdict.progress is Progress.DONE:

@@ -12,7 +12,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mcp_operator.models import MCPPackageSpec, MCPPackageStatus, MCPServerSpec, Reinstall, ServerPhase
+from mcp_operator.models import (
+    MCPPackageSpec,
+    MCPPackageStatus,
+    MCPServerSpec,
+    Reinstall,
+    ServerPhase,
+)
 from mcp_operator.reasons import Reason
 from mcp_operator.render import deployment as render_deployment
 from mcp_operator.render import network as render_network
@@ -59,7 +65,7 @@ def plan_server(server: Mapping[str, Any], package: Mapping[str, Any] | None, se
     except ValidationError:
         message = f"MCPPackage {spec.package!r} has an invalid spec: see its status and fix it"
         return Plan(spec, Problem(ServerPhase.PENDING, Reason.PACKAGE_INVALID, message))
-    pkg_status = MCPPackageStatus.model_validate(package.get("status") or {})
+    pkg_status = waiting_view(MCPPackageStatus.model_validate(package.get("status") or {}), name)
     inp = ServerInput(
         server=ObjectRef("MCPServer", name, namespace, meta.get("uid", ""), meta.get("generation") or 0),
         spec=spec,
@@ -96,3 +102,21 @@ def _reinstall(server: Mapping[str, Any], version: str | None) -> dict[str, Any]
     if found.version != version:
         return {}
     return {"reinstall_token": found.token, "suspended": found.suspended}
+
+
+def waiting_view(status: MCPPackageStatus, server: str) -> MCPPackageStatus:
+    """The package as a server sees it: while a new pin rolls out, servers not yet admitted
+    (status.rollout.servers) keep the previous pin, so servers roll one at a time."""
+    rollout = status.rollout
+    if rollout is None or server in rollout.servers:
+        return status
+    old = rollout.from_
+    return status.model_copy(
+        update={
+            "resolved_version": old.version,
+            "integrity": old.integrity,
+            "artifact_url": old.artifact_url,
+            "detected_command": list(old.detected_command),
+            "resolved_spec": old.resolved_spec,
+        }
+    )

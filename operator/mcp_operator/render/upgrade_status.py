@@ -173,3 +173,9 @@ def kept_source(spec: MCPPackageSpec, old: MCPPackageStatus, generation: int | N
 def refreshed(spec: MCPPackageSpec, pin: Pin, generation: int | None) -> dict[str, Any]:
     """The same version, with the metadata the registry gives for it now (self-healing)."""
     return {**_pin_fields(spec, pin), "observedGeneration": generation}
+
+
+def admitted(rollout: Rollout, server: str, deadline: str) -> dict[str, Any]:
+    """The next server moves to the new version; the deadline starts again for it."""
+    moved = rollout.model_copy(update={"servers": [*rollout.servers, server], "deadline": deadline})
+    return {"rollout": moved.dump()}
