@@ -31,10 +31,8 @@ import asyncio
 import contextlib
 import copy
 import ctypes
-import hashlib
 import json
 import os
-import pstats
 import re
 import shutil
 import signal
@@ -53,6 +51,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import code_version, profile_summary, table  # noqa: E402
 from tests.controlplane import manage  # noqa: E402
 from tests.fixtures.registries import NpmRegistry  # noqa: E402
 
@@ -902,39 +901,6 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for index, row in enumerate(rows):
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def code_version() -> str:
-    """The commit, and a digest of uncommitted changes under operator/: which operator was measured."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, check=False)
-        return done.stdout.decode(errors="replace")
-
-    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    diff = git("diff", "HEAD", "--", "operator")
-    if not diff:
-        return f"operator code: commit {head}, no uncommitted changes under operator/"
-    files = len(git("diff", "HEAD", "--name-only", "--", "operator").split())
-    digest = hashlib.sha256(diff.encode()).hexdigest()[:12]
-    return (
-        f"operator code: commit {head} + uncommitted changes to {files} files in operator/ (sha256 {digest})"
-    )
-
-
 def report(results: list[Result]) -> str:
     sizes = [f"N={r.n}" for r in results]
 
@@ -1040,16 +1006,6 @@ def report(results: list[Result]) -> str:
         row("check: requests in the built-in service-accounts schema", lambda r: f"{r.other_sa:.0f}")
     )
     return "\n\n".join(table(t) for t in (main, timeline, requests))
-
-
-def profile_summary(path: Path, limit: int = 25) -> str:
-    import io
-
-    out = io.StringIO()
-    stats = pstats.Stats(str(path), stream=out)
-    stats.sort_stats("cumulative").print_stats(limit)
-    stats.sort_stats("tottime").print_stats(limit)
-    return out.getvalue()
 
 
 # ------------------------------------------------------------------------------ main

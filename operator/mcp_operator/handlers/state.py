@@ -30,6 +30,8 @@ class Tuning:
     retry_cap: float = 60.0  # the longest delay between such retries
     resync: float = 300.0  # every object is reconciled at least this often, events or not
     api_timeout: float = 10.0  # seconds per Kubernetes API request
+    registry_concurrency: float = 8  # requests in flight at once to one registry host
+    registry_rate: float = 100.0  # requests per second to one registry host (and its burst)
     verify_interval: float = 600.0  # a running server's MCP handshake is repeated this often
     verify_timeout: float = 10.0  # seconds one MCP handshake may take in all
 
@@ -109,6 +111,8 @@ def tuning_from_env() -> Tuning:
         retry_cap=_number("MCP_OPERATOR_RETRY_CAP", Tuning.retry_cap),
         resync=_number("MCP_OPERATOR_RESYNC", Tuning.resync),
         api_timeout=_number("MCP_OPERATOR_API_TIMEOUT", Tuning.api_timeout),
+        registry_concurrency=_number("MCP_OPERATOR_REGISTRY_CONCURRENCY", Tuning.registry_concurrency),
+        registry_rate=_number("MCP_OPERATOR_REGISTRY_RATE", Tuning.registry_rate),
         verify_interval=_number("MCP_OPERATOR_VERIFY_INTERVAL", Tuning.verify_interval),
         verify_timeout=_number("MCP_OPERATOR_VERIFY_TIMEOUT", Tuning.verify_timeout),
     )

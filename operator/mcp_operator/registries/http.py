@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the registry clients: retries with backoff, conditional requests, auth."""
+"""HTTP plumbing shared by the registry clients: retries with backoff, conditional requests, auth,
+and per-registry-host limits (requests in flight, request rate)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hashlib
 import random
 import re
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,18 +19,24 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from mcp_operator.registries.errors import InvalidSpec, RegistryAuthFailed, RegistryUnavailable
+from mcp_operator.registries.limits import DEFAULT_HOST_LIMITS, HostGate, HostLimit, HostLimits, origin_of
 from mcp_operator.registries.types import Credentials
 
 __all__ = [
     "DEFAULT_CACHE",
+    "DEFAULT_HOST_LIMITS",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "Fetched",
+    "HostGate",
+    "HostLimit",
+    "HostLimits",
     "ResponseCache",
     "RetryPolicy",
     "auth_headers",
     "fetch",
     "normalise_registry_url",
+    "origin_of",
     "redact",
 ]
 
@@ -151,20 +159,32 @@ class _Entry:
     etag: str | None
     last_modified: str | None
     headers: dict[str, str]
-    content: bytes
+    packed: bytes  # the body, zlib-compressed: registry documents shrink 4-10x
+
+    @property
+    def content(self) -> bytes:
+        return zlib.decompress(self.packed)
 
 
 class ResponseCache:
     """A small in-memory LRU of GET responses, revalidated with ETag / Last-Modified.
 
     Keys include a digest of the request's Authorization and Accept headers, so responses
-    fetched with one set of credentials are never served to another.
+    fetched with one set of credentials are never served to another. Bounded by entries and by
+    the bytes it holds (bodies are kept compressed), whichever is reached first. Update checks go
+    through the packages in turn, the access pattern a plain LRU handles worst: once the
+    documents checked outgrow the cache, every check misses and downloads its document again.
+    The defaults hold a few thousand packages' documents of ~100 versions each.
     """
 
-    def __init__(self, max_entries: int = 512, max_body: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self, max_entries: int = 4096, max_body: int = 8 * 1024 * 1024, max_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         self.max_entries = max_entries
-        self.max_body = max_body
+        self.max_body = max_body  # larger bodies are not kept
+        self.max_bytes = max_bytes  # compressed bodies held, at most
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self.bytes = 0  # compressed bodies held
         self.hits = 0  # 304 responses answered from the cache
 
     @staticmethod
@@ -179,21 +199,31 @@ class ResponseCache:
             self._entries.move_to_end(key)
         return entry
 
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= len(entry.packed)
+
     def put(self, key: str, response: httpx.Response) -> None:
         etag = response.headers.get("etag")
         last_modified = response.headers.get("last-modified")
         if not (etag or last_modified) or len(response.content) > self.max_body:
-            self._entries.pop(key, None)
+            self._drop(key)
             return
         if "no-store" in response.headers.get("cache-control", ""):
             return
-        self._entries[key] = _Entry(etag, last_modified, dict(response.headers), response.content)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        packed = zlib.compress(response.content, 1)  # level 1: ~0.2 ms for 60 KB of JSON
+        self._drop(key)
+        if len(packed) > self.max_bytes:
+            return
+        self._entries[key] = _Entry(etag, last_modified, dict(response.headers), packed)
+        self.bytes += len(packed)
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
 
     def clear(self) -> None:
         self._entries.clear()
+        self.bytes = 0
         self.hits = 0
 
     def __len__(self) -> int:
@@ -214,6 +244,7 @@ async def fetch(
     cache: ResponseCache | None = None,
     sleep: Sleep = asyncio.sleep,
     ok_statuses: frozenset[int] = frozenset({404, 401, 403}),
+    limits: HostLimits | None = None,
 ) -> Fetched:
     """Send a request with retries for transient failures; return the final response.
 
@@ -222,8 +253,11 @@ async def fetch(
     statuses in ``ok_statuses`` are returned for the caller to interpret; any other status
     raises :class:`RegistryUnavailable` (non-transient ones are not retried).
     ``what`` names the thing asked for, e.g. "npm package 'foo' from https://registry.npmjs.org".
+    Every try waits for a slot and a token of the URL's host (``limits``, default
+    :data:`DEFAULT_HOST_LIMITS`); backoff sleeps hold neither.
     """
     retry = retry or DEFAULT_RETRY  # looked up per call, so tests and operators can tune it
+    limits = DEFAULT_HOST_LIMITS if limits is None else limits  # looked up per call too
     request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
     cache_key = cache.key(url, request_headers) if cache is not None and method == "GET" else None
     cached = cache.get(cache_key) if cache is not None and cache_key is not None else None
@@ -237,7 +271,8 @@ async def fetch(
     for attempt in range(max(1, retry.attempts)):
         retry_after: float | None = None
         try:
-            response = await client.request(method, url, headers=request_headers, follow_redirects=True)
+            async with limits.gate(url).slot():
+                response = await client.request(method, url, headers=request_headers, follow_redirects=True)
         except httpx.TransportError as exc:  # connect errors, timeouts, protocol errors
             problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         else:

@@ -14,6 +14,7 @@ checks this module against the npm package itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -147,6 +148,7 @@ def parse_version(text: str) -> Version:
     return version
 
 
+@functools.lru_cache(maxsize=4096)  # a check parses the same texts for every version
 def try_parse_version(text: str) -> Version | None:
     try:
         return parse_version(text)
@@ -316,6 +318,7 @@ def _test_set(comparators: tuple[Comparator, ...], version: Version, include_pre
     return True
 
 
+@functools.lru_cache(maxsize=4096)  # a check parses the same texts for every version
 def parse_range(text: str) -> Range:
     """Parse an npm semver range; raise :class:`InvalidRange` when it is not one."""
     if len(text) > MAX_LENGTH:
