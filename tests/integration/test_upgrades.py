@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from tests.fixtures.cluster import Cluster
 from tests.integration.helpers import emulated_rollout, package, ready, server, wait_event
+
+from mcp_operator.registries.http import RetryPolicy
 
 pytestmark = pytest.mark.integration
 BIN = {"tiny": "index.js"}
@@ -18,6 +21,10 @@ BIN = {"tiny": "index.js"}
 
 def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def check_is(status: str) -> Any:
+    return lambda o: cond(o, "UpdateCheck").get("status") == status
 
 
 def annotations(obj: dict[str, Any]) -> dict[str, str]:
@@ -218,3 +225,59 @@ async def test_upgrade_all_reports_one_result_per_package_and_a_failure_stops_no
         "broken": False,
     }
     assert "broken: FAILED (runs 1.0.0)" in render(results, "text")
+
+
+async def test_a_registry_outage_keeps_the_last_answer_and_says_since_when(
+    operator: Cluster, npm_registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry in front of verdaccio that a switch turns into a 503 mirror in trouble."""
+    from aiohttp import web
+
+    outage = {"on": False}
+
+    async def relay(request: web.Request) -> web.Response:
+        if outage["on"]:
+            return web.Response(status=503, text="upstream unavailable")
+        async with httpx.AsyncClient() as client:
+            upstream = await client.get(npm_registry.url + request.path_qs.lstrip("/"))
+        headers = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-type", "etag")}
+        return web.Response(status=upstream.status_code, body=upstream.content, headers=headers)
+
+    monkeypatch.setattr("mcp_operator.registries.http.DEFAULT_RETRY", RetryPolicy(attempts=1))
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", relay)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        name = operator.unique("up-outage")
+        npm_registry.publish_npm(name, "1.0.0", bin=BIN)
+        npm_registry.publish_npm(name, "1.1.0", bin=BIN, dist_tags={})  # published, not 'latest'
+        updates = {"check": True, "interval": "24h"}
+        mirror = f"http://127.0.0.1:{port}/"
+        await operator.create("mcppackages", package("out", "npm", name, mirror, "^1", updates=updates))
+        obj = await operator.wait_for(
+            "mcppackages", "out", lambda o: cond(o, "UpdateCheck").get("status") == "True"
+        )
+        before = obj["status"]
+        outage["on"] = True
+        await annotate(operator, "out", "check", "now")
+        obj = await operator.wait_for(
+            "mcppackages", "out", lambda o: cond(o, "UpdateCheck").get("status") == "False"
+        )
+        check = cond(obj, "UpdateCheck")
+        assert check["reason"] == "RegistryUnavailable"
+        assert f"from the last successful check: {before['lastChecked']}" in check["message"]
+        for field in ("resolvedVersion", "latestVersion", "allowedVersion", "updateAvailable", "lastChecked"):
+            assert obj["status"].get(field) == before.get(field), field  # the last answer stays
+        assert obj["status"]["phase"] == "Ready"  # running servers are not the registry's business
+        outage["on"] = False
+        await annotate(operator, "out", "check", "again")
+        obj = await operator.wait_for(
+            "mcppackages", "out", lambda o: cond(o, "UpdateCheck").get("status") == "True"
+        )
+        assert obj["status"]["resolvedVersion"] == "1.0.0"
+    finally:
+        await runner.cleanup()
