@@ -116,3 +116,15 @@ def test_a_missing_command_reads_as_entrypoint_not_found() -> None:
     found = pod_problem([pod])
     assert found is not None
     assert found.reason == Reason.CRASH_LOOP_BACK_OFF
+
+
+def test_only_the_pinned_versions_pods_count() -> None:
+    """After a rollback the failed version's pods linger: their failure must not trigger a
+    reinstall of the version that works."""
+    from mcp_operator.render.labels import VERSION_ANNOTATION
+
+    pods = [
+        {"metadata": {"name": "new", "annotations": {VERSION_ANNOTATION: "1.1.0"}}},
+        {"metadata": {"name": "old", "annotations": {VERSION_ANNOTATION: "1.0.0"}}},
+    ]
+    assert [p["metadata"]["name"] for p in self_heal.pods_of_version(pods, "1.0.0")] == ["old"]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcp_operator.render.cache_paths import CHILD_PATHS, POD_PATHS, SERVER_LABEL
+from mcp_operator.render.labels import VERSION_ANNOTATION
 from mcp_operator.render.self_heal import REINSTALL_ANNOTATION, RETRY_ANNOTATION
 from mcp_operator.upgrade_plan import CHECK_ANNOTATION, REFRESH_ANNOTATION, UPGRADE_ANNOTATION
 
@@ -19,7 +20,7 @@ Key = tuple[str, str]  # (namespace, name)
 # Requests users make of an MCPPackage by annotation (docs/upgrades.md); the only annotations kept.
 REQUEST_ANNOTATIONS = frozenset({UPGRADE_ANNOTATION, CHECK_ANNOTATION, REFRESH_ANNOTATION})
 SERVER_REQUESTS = frozenset({RETRY_ANNOTATION})
-POD_ANNOTATIONS = frozenset({REINSTALL_ANNOTATION})  # which template a pod is of (self-healing)
+POD_ANNOTATIONS = frozenset({REINSTALL_ANNOTATION, VERSION_ANNOTATION})  # which template a pod is of
 ChildKey = tuple[str, str, str]  # (kind, namespace, name)
 
 

@@ -33,7 +33,7 @@ async def fold(
     package_name = str((server.get("spec") or {}).get("package") or "")
     package = ctx.cache.packages.get((key[0], package_name)) or {}
     pinned = MCPPackageStatus.model_validate(package.get("status") or {})
-    pods = ctx.cache.pods_of(key)
+    pods = self_heal.pods_of_version(ctx.cache.pods_of(key), pinned.resolved_version)
     found = self_heal.decide(
         current,
         version=pinned.resolved_version,

@@ -15,6 +15,7 @@ from typing import Any
 
 from mcp_operator.models import Condition, Reinstall
 from mcp_operator.reasons import Reason
+from mcp_operator.render.labels import VERSION_ANNOTATION
 from mcp_operator.render.pod_problems import PodProblem
 from mcp_operator.render.status import set_condition
 
@@ -23,11 +24,19 @@ REINSTALL_ANNOTATION = "mcp-operator.dev/reinstall"
 RETRY_ANNOTATION = "mcp-operator.dev/retry"
 
 
+def pods_of_version(pods: Iterable[Mapping[str, Any]], version: str | None) -> list[Mapping[str, Any]]:
+    """The pods that run the pinned version: a version that failed and was rolled back leaves pods
+    behind for a while, and their failure is not the pinned version's."""
+    return [p for p in pods if _annotations(p).get(VERSION_ANNOTATION) == version]
+
+
 def pods_of_token(pods: Iterable[Mapping[str, Any]], token: str) -> list[Mapping[str, Any]]:
     """The pods of the reinstall's template."""
-    return [
-        p for p in pods if (p.get("metadata", {}).get("annotations") or {}).get(REINSTALL_ANNOTATION) == token
-    ]
+    return [p for p in pods if _annotations(p).get(REINSTALL_ANNOTATION) == token]
+
+
+def _annotations(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    return pod.get("metadata", {}).get("annotations") or {}
 
 
 def decide(
