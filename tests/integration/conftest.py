@@ -6,6 +6,8 @@ against the real control plane built from upstream modules (schemas, controllers
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -77,15 +79,17 @@ async def operator(cluster: Cluster) -> AsyncIterator[Cluster]:
         yield cluster
 
 
-@pytest.fixture
-async def failing_registry() -> AsyncIterator[str]:
-    """A registry that answers every request with 503, like a mirror in trouble."""
+def api_upstream(cluster: Cluster, request: pytest.FixtureRequest) -> tuple[str, ssl.SSLContext | None]:
+    """Where the Kubernetes API of this parametrization answers, and how to trust it."""
+    if cluster.emulator is not None:
+        return cluster.emulator.url, None
+    controlplane = request.getfixturevalue("controlplane")
+    return controlplane.server, controlplane.state.ssl_context()
 
-    async def unavailable(request: web.Request) -> web.Response:
-        return web.Response(status=503, text="upstream unavailable")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", unavailable)
+@contextlib.asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """An aiohttp app on a free loopback port, for as long as the block runs; yields its base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -98,6 +102,19 @@ async def failing_registry() -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def failing_registry() -> AsyncIterator[str]:
+    """A registry that answers every request with 503, like a mirror in trouble."""
+
+    async def unavailable(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="upstream unavailable")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", unavailable)
+    async with serve_app(app) as url:
+        yield url
+
+
+@pytest.fixture
 async def faulty(
     cluster: Cluster, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Cluster, FaultProxy]]:
@@ -105,11 +122,7 @@ async def faulty(
 
     Retries are capped at 2 s and API requests time out after 2 s, so recovery is quick to see.
     """
-    if cluster.emulator is not None:
-        upstream, context = cluster.emulator.url, None
-    else:
-        controlplane = request.getfixturevalue("controlplane")
-        upstream, context = controlplane.server, controlplane.state.ssl_context()
+    upstream, context = api_upstream(cluster, request)
     with serve_proxy(upstream, context, tmp_path / "proxy.kubeconfig") as proxy:
         monkeypatch.setenv("KUBECONFIG", str(proxy.kubeconfig))
         monkeypatch.setenv("MCP_OPERATOR_RETRY_CAP", "2")

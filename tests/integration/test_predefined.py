@@ -16,7 +16,7 @@ import pytest
 import yaml
 from tests.fixtures.cluster import Cluster, running_operator
 from tests.fixtures.faults import FaultProxy, serve_proxy
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, api_upstream
 from tests.integration.helpers import package, ready
 from tests.integration.test_api_server import _token_kubeconfig
 
@@ -200,11 +200,7 @@ def proxied(
     cluster: Cluster, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FaultProxy]:
     """The operator's API requests through a proxy that fails the ones a test names."""
-    if cluster.emulator is not None:
-        upstream, context = cluster.emulator.url, None
-    else:
-        controlplane = request.getfixturevalue("controlplane")
-        upstream, context = controlplane.server, controlplane.state.ssl_context()
+    upstream, context = api_upstream(cluster, request)
     with serve_proxy(upstream, context, tmp_path / "proxy.kubeconfig") as proxy:
         monkeypatch.setenv("KUBECONFIG", str(proxy.kubeconfig))
         monkeypatch.setenv("MCP_OPERATOR_RETRY_BASE", "0.2")

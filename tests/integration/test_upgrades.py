@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.fixtures.cluster import Cluster
+from tests.integration.conftest import serve_app
 from tests.integration.helpers import emulated_rollout, package, ready, server, wait_event
 
 from mcp_operator.registries.http import RetryPolicy
@@ -246,17 +247,11 @@ async def test_a_registry_outage_keeps_the_last_answer_and_says_since_when(
     monkeypatch.setattr("mcp_operator.registries.http.DEFAULT_RETRY", RetryPolicy(attempts=1))
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", relay)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serve_app(app) as mirror:
         name = operator.unique("up-outage")
         npm_registry.publish_npm(name, "1.0.0", bin=BIN)
         npm_registry.publish_npm(name, "1.1.0", bin=BIN, dist_tags={})  # published, not 'latest'
         updates = {"check": True, "interval": "24h"}
-        mirror = f"http://127.0.0.1:{port}/"
         await operator.create("mcppackages", package("out", "npm", name, mirror, "^1", updates=updates))
         obj = await operator.wait_for(
             "mcppackages", "out", lambda o: cond(o, "UpdateCheck").get("status") == "True"
@@ -279,5 +274,3 @@ async def test_a_registry_outage_keeps_the_last_answer_and_says_since_when(
             "mcppackages", "out", lambda o: cond(o, "UpdateCheck").get("status") == "True"
         )
         assert obj["status"]["resolvedVersion"] == "1.0.0"
-    finally:
-        await runner.cleanup()

@@ -92,16 +92,8 @@ def rollout_done(spec: MCPPackageSpec, old: MCPPackageStatus, generation: int | 
     assert old.rollout is not None
     version, previous = old.rollout.to, old.rollout.from_.version
     message = f"{spec.source.package} upgraded from {previous} to {version}"
-    conditions = set_condition(old.conditions, UPGRADE, True, Reason.UPGRADED, message, generation)
-    conditions = set_condition(conditions, "Ready", True, Reason.RESOLVED, message, generation)
-    return {
-        "phase": str(PackagePhase.READY),
-        "message": message,
-        "rollout": None,
-        "history": _history(old.history, version, "upgraded", f"from {previous}"),
-        "conditions": conditions_dump(conditions),
-        "observedGeneration": generation,
-    }
+    history = _history(old.history, version, "upgraded", f"from {previous}")
+    return _ended(old, generation, True, Reason.UPGRADED, message, history)
 
 
 def rolled_back(
@@ -116,15 +108,30 @@ def rolled_back(
     )
     failed = [f for f in old.failed_versions if f.version != version]
     entry = FailedVersion(version=version, reason=reason, message=why[:1024], at=now())
-    conditions = set_condition(old.conditions, UPGRADE, False, Reason.ROLLED_BACK, message, generation)
-    conditions = set_condition(conditions, "Ready", True, Reason.RESOLVED, message, generation)
+    history = _history(old.history, version, "rolledBack", why[:1024])
     return {
         **_pin_fields(spec, previous),
+        **_ended(old, generation, False, Reason.ROLLED_BACK, message, history),
+        "failedVersions": [f.dump() for f in [entry, *failed][:HISTORY_LIMIT]],
+    }
+
+
+def _ended(
+    old: MCPPackageStatus,
+    generation: int | None,
+    ok: bool,
+    reason: str,
+    message: str,
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A rollout's end, either way: the Upgrade condition says how, the package stays Ready."""
+    conditions = set_condition(old.conditions, UPGRADE, ok, reason, message, generation)
+    conditions = set_condition(conditions, "Ready", True, Reason.RESOLVED, message, generation)
+    return {
         "phase": str(PackagePhase.READY),
         "message": message,
         "rollout": None,
-        "failedVersions": [f.dump() for f in [entry, *failed][:HISTORY_LIMIT]],
-        "history": _history(old.history, version, "rolledBack", why[:1024]),
+        "history": history,
         "conditions": conditions_dump(conditions),
         "observedGeneration": generation,
     }
