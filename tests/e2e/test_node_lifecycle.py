@@ -1,6 +1,7 @@
-"""The local node starts within bounds and its stop leaves nothing behind: no process, mount,
-bridge, iptables chain or cgroup. Runs before the other node tests (marker own_node), with a node of
-its own and one real pod, so the cleanup has a sandbox, a veth and Service rules to remove."""
+"""The local node starts within bounds, even over what a killed node left, and its stop leaves
+nothing behind: no process, mount, bridge, iptables chain or cgroup. Runs before the other node
+tests (marker own_node), with a node of its own and one real pod, so the cleanup has a sandbox, a
+veth and Service rules to remove."""
 
 from __future__ import annotations
 
@@ -22,20 +23,34 @@ pytestmark = [pytest.mark.node, pytest.mark.own_node]
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def leave_a_dead_node(node: local_node.Node) -> subprocess.Popen[bytes]:
+    """What a node whose run was killed leaves (a session ending, SIGKILL): its bridge, a chain and
+    an orphaned process under its directory. Made while holding the machine, as a node would."""
+    node._take_machine()
+    dead_dir = Path(tempfile.gettempdir()) / f"{local_node.NODE_DIR_PREFIX}dead"
+    local_node.run("ip", "link", "add", local_node.BRIDGE, "type", "bridge")
+    local_node.run("iptables", "-N", "KUBE-DEAD-NODE")
+    return subprocess.Popen(["sleep", "300", str(dead_dir)], start_new_session=True)
+
+
 def test_start_run_a_pod_and_stop_without_leftovers() -> None:
     reason = unavailable()
     if reason is not None:
         pytest.skip(f"no local node: {reason}")
     run_dir = manage.RUN_DIR / f"lifecycle-{uuid.uuid4().hex[:8]}"
     process = manage.spawn(run_dir, node=True)
-    node_dir = Path(tempfile.mkdtemp(prefix="mcp-node-"))
+    node_dir = Path(tempfile.mkdtemp(prefix=local_node.NODE_DIR_PREFIX))
     node = None
+    dead: subprocess.Popen[bytes] | None = None
     try:
         cp = manage.wait_ready(process, run_dir, 180)
         install_crds(cp)
         node = local_node.Node(cp, node_dir)
+        dead = leave_a_dead_node(node)
         node.start([RUNTIME_ARCHIVE])
         assert node.started_seconds < 120
+        assert dead.poll() is not None, "a dead node's orphaned process must be ended by the next start"
+        assert "KUBE-DEAD-NODE" not in local_node.run("iptables-save").stdout
         kubectl = [str(ROOT / ".cache" / "bin" / "kubectl"), f"--kubeconfig={cp.kubeconfig}", "-n", "default"]
         pod = {
             "apiVersion": "v1",
@@ -69,6 +84,9 @@ def test_start_run_a_pod_and_stop_without_leftovers() -> None:
         assert "Serving HTTP" in logs.stdout  # kubectl logs reaches the kubelet
         assert node.leftovers(), "a running node must show up in leftovers(), or the check proves nothing"
     finally:
+        if dead is not None and dead.poll() is None:
+            dead.kill()
+            dead.wait()
         started = time.monotonic()
         if node is not None:
             node.stop()

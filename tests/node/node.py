@@ -44,6 +44,7 @@ PAUSE_IMAGE = "localhost/mcp-pause:1"
 CNI_BIN = Path("/usr/lib/cni")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 CGROUP_NAMES = ("kubepods", "kubepods.slice")
+NODE_DIR_PREFIX = "mcp-node-"  # every node's directory: tempfile.mkdtemp(prefix=NODE_DIR_PREFIX)
 LOCK_FILE = Path(tempfile.gettempdir()) / "mcp-operator-node.lock"
 LOCK_TIMEOUT = 240.0  # under the suite's per-test timeout, so that the message below is what fails
 NEEDED_TOOLS = ("containerd", "ctr", "runc", "iptables", "iptables-save", "iptables-restore", "ip")
@@ -130,6 +131,7 @@ class Node:
     def start(self, images: list[Path], timeout: float = 120) -> None:
         assert self.controlplane.node_kubeconfig is not None, "start the control plane with node=True"
         self._take_machine()
+        self._clear_dead_node()
         started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._network()
@@ -144,6 +146,8 @@ class Node:
     def _take_machine(self, timeout: float = LOCK_TIMEOUT) -> None:
         """One node per machine (its bridge, iptables chains and cgroups have fixed names): wait,
         bounded, for another node (a parallel run, a demo) to stop."""
+        if self._lock is not None:
+            return
         self._lock = LOCK_FILE.open("wb")
         deadline = time.monotonic() + timeout
         while True:
@@ -159,6 +163,17 @@ class Node:
                         "another test run) and try again"
                     ) from None
                 time.sleep(0.5)
+
+    def _clear_dead_node(self) -> None:
+        """A node whose test run was killed (SIGKILL, a machine's session ending) never ran stop():
+        its bridge, chains, cgroups and orphaned containerd shims would make this start fail. The
+        machine is ours (the lock), so whatever a node leaves is a dead node's: remove it, and say so."""
+        dead = Machine(str(Path(tempfile.gettempdir()) / NODE_DIR_PREFIX))
+        found = dead.leftovers()
+        if found:
+            left = ", ".join(found)
+            print(f"local node: removing what a node that was not stopped left: {left}", file=sys.stderr)
+            dead.clean()
 
     def _sysctl(self, key: str, value: str) -> None:
         path = Path("/proc/sys") / key.replace(".", "/")
@@ -355,11 +370,7 @@ state = "{base}/state"
             for container in self.ctr("containers", "ls", "-q", check=False).stdout.split():
                 self.ctr("containers", "rm", container, check=False)
         self._terminate("containerd")
-        self._unmount()
-        self._remove_netns()
-        run("ip", "link", "del", BRIDGE, check=False)
-        self._remove_chains()
-        self._remove_cgroups()
+        Machine(str(self.run_dir)).clean()
         for key, value in self.sysctls.items():
             (Path("/proc/sys") / key.replace(".", "/")).write_text(value)
         self.sysctls.clear()
@@ -383,34 +394,36 @@ state = "{base}/state"
         end(process, grace=20)
         # containerd's shims live on in their own sessions: end them too.
         if name == "containerd":
-            for pid in self._pids_mentioning(str(self.run_dir)):
+            for pid in Machine(str(self.run_dir)).pids():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
 
-    def _pids_mentioning(self, text: str) -> list[int]:
+    def leftovers(self) -> list[str]:
+        """What a stopped node left behind: empty when the cleanup was complete."""
+        return Machine(str(self.run_dir)).leftovers()
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The machine-wide things a node creates: processes and mounts under its directory (prefix),
+    pod network namespaces, the bridge, KUBE-*/CNI-* chains and the kubepods cgroups."""
+
+    prefix: str
+
+    def pids(self) -> list[int]:
         found = []
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and int(entry.name) != os.getpid():
                 with contextlib.suppress(OSError):
-                    if text.encode() in (entry / "cmdline").read_bytes():
+                    if self.prefix.encode() in (entry / "cmdline").read_bytes():
                         found.append(int(entry.name))
         return found
 
-    def _mounts(self) -> list[str]:
+    def mounts(self) -> list[str]:
         targets = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
-        return [t for t in targets if t.startswith(str(self.run_dir)) or t.startswith("/run/netns/cni-")]
+        return [t for t in targets if t.startswith(self.prefix) or t.startswith("/run/netns/cni-")]
 
-    def _unmount(self) -> None:
-        for target in sorted(self._mounts(), key=len, reverse=True):
-            run("umount", "-l", target, check=False)
-
-    def _remove_netns(self) -> None:
-        netns = Path("/run/netns")
-        if netns.is_dir():
-            for path in netns.glob("cni-*"):
-                run("ip", "netns", "delete", path.name, check=False)
-
-    def _chains(self) -> list[str]:
+    def chains(self) -> list[str]:
         found = []
         for tool in ("iptables-save", "ip6tables-save"):
             if shutil.which(tool) is None:
@@ -419,6 +432,38 @@ state = "{base}/state"
                 if line.startswith(":") and line[1:].startswith(CHAIN_PREFIXES):
                     found.append(f"{tool}: {line.split()[0][1:]}")
         return found
+
+    def cgroups(self) -> list[Path]:
+        found = []
+        root = Path("/sys/fs/cgroup")
+        for controller in [root, *[p for p in root.iterdir() if p.is_dir()]] if root.is_dir() else []:
+            for name in CGROUP_NAMES:
+                if (controller / name).is_dir():
+                    found.append(controller / name)
+        return found
+
+    def leftovers(self) -> list[str]:
+        found = [f"process {pid}" for pid in self.pids()]
+        found += [f"mount {m}" for m in self.mounts()]
+        if run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
+            found.append(f"bridge {BRIDGE}")
+        found += [f"iptables chain {c}" for c in self.chains()]
+        found += [f"cgroup {c}" for c in self.cgroups()]
+        return found
+
+    def clean(self) -> None:
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        for target in sorted(self.mounts(), key=len, reverse=True):
+            run("umount", "-l", target, check=False)
+        netns = Path("/run/netns")
+        if netns.is_dir():
+            for path in netns.glob("cni-*"):
+                run("ip", "netns", "delete", path.name, check=False)
+        run("ip", "link", "del", BRIDGE, check=False)
+        self._remove_chains()
+        self._remove_cgroups()
 
     def _remove_chains(self) -> None:
         """Every KUBE-*/CNI-* chain and the rules that jump to them, table by table, atomically."""
@@ -435,17 +480,8 @@ state = "{base}/state"
             if len(kept) != len(dump.splitlines()):
                 run(restore, input="\n".join(kept) + "\n", check=False)
 
-    def _cgroups(self) -> list[Path]:
-        found = []
-        root = Path("/sys/fs/cgroup")
-        for controller in [root, *[p for p in root.iterdir() if p.is_dir()]] if root.is_dir() else []:
-            for name in CGROUP_NAMES:
-                if (controller / name).is_dir():
-                    found.append(controller / name)
-        return found
-
     def _remove_cgroups(self) -> None:
-        for top in self._cgroups():
+        for top in self.cgroups():
             for path in sorted(
                 (p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
             ):
@@ -453,13 +489,3 @@ state = "{base}/state"
                     path.rmdir()
             with contextlib.suppress(OSError):
                 top.rmdir()
-
-    def leftovers(self) -> list[str]:
-        """What a stopped node left behind: empty when the cleanup was complete."""
-        found = [f"process {pid}" for pid in self._pids_mentioning(str(self.run_dir))]
-        found += [f"mount {m}" for m in self._mounts()]
-        if run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
-            found.append(f"bridge {BRIDGE}")
-        found += [f"iptables chain {c}" for c in self._chains()]
-        found += [f"cgroup {c}" for c in self._cgroups()]
-        return found

@@ -99,7 +99,8 @@ def local_stack(workdir: Path, say: Callable[[str], None] = lambda _: None) -> I
     run_dir = manage.RUN_DIR / f"node-{uuid.uuid4().hex[:8]}"
     say("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler")
     process = manage.spawn(run_dir, node=True)
-    node_dir = Path(tempfile.mkdtemp(prefix="mcp-node-"))  # short: unix socket paths are limited
+    # short: unix socket paths are limited
+    node_dir = Path(tempfile.mkdtemp(prefix=local_node.NODE_DIR_PREFIX))
     node: local_node.Node | None = None
     registries: list[NpmRegistry | PypiRegistry] = []
     try:
