@@ -7,7 +7,7 @@ npm follows semver (registries/semver.py, a port of npm's rules); PyPI follows P
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,10 +134,17 @@ def verdict(
     pin: str | None,
     policy: str,
     failed: Collection[str] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> Verdict:
-    """Everything status says about newer versions, from the registry's list of releases."""
+    """Everything status says about newer versions, from the registry's list of releases. `tags`
+    are npm's dist-tags: a constraint naming one (other than latest) allows only what it points at."""
     latest = latest or highest(ecosystem, [v for v in versions if not is_prerelease(ecosystem, v)])
-    candidates = [v for v in versions if v not in failed and allows(ecosystem, constraint, v, latest)]
+    named = (constraint or "").strip()
+    tagged = (tags or {}).get(named) if ecosystem == "npm" and named != "latest" else None
+    if tagged is not None:
+        candidates = [tagged] if tagged not in failed else []
+    else:
+        candidates = [v for v in versions if v not in failed and allows(ecosystem, constraint, v, latest)]
     allowed = highest(ecosystem, candidates)
     in_bound = [v for v in candidates if pin is not None and within_policy(ecosystem, policy, pin, v)]
     target = highest(ecosystem, in_bound)

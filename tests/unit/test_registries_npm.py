@@ -280,3 +280,16 @@ async def test_default_client_is_created_and_closed(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(httpx, "AsyncClient", factory)
     result = await resolve("npm", "tool", "latest", registry=REGISTRY)
     assert result.version == "1.0.0"
+
+
+async def test_the_catalog_names_dist_tags_that_point_at_listed_versions() -> None:
+    from mcp_operator.registries import catalog
+
+    doc = packument(
+        "tool", ["1.0.0", "2.0.0-beta.1"], {"latest": "1.0.0", "next": "2.0.0-beta.1", "gone": "9.9.9"}
+    )
+    registry = Registry({"tool": doc})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(registry)) as client:
+        found = await catalog("npm", "tool", registry=REGISTRY, client=client)
+    assert found.latest == "1.0.0"
+    assert dict(found.tags) == {"latest": "1.0.0", "next": "2.0.0-beta.1"}  # a dangling tag is left out

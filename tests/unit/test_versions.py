@@ -64,6 +64,20 @@ def test_npm_latest_dist_tag_bounds_latest_constraint() -> None:
     assert found.latest == "1.5.0"
 
 
+def test_a_dist_tag_constraint_allows_what_the_tag_points_at() -> None:
+    # A user following 'next' sees what an upgrade would take, not an empty allowedVersion.
+    tags = {"latest": "1.5.0", "next": "2.0.0-beta.2"}
+    published = ["1.0.0", "1.5.0", "2.0.0-beta.1", "2.0.0-beta.2", "3.0.0-alpha.1"]
+    found = verdict("npm", published, latest="1.5.0", constraint="next", pin="2.0.0-beta.1", tags=tags)
+    assert found.allowed == "2.0.0-beta.2"
+    assert found.latest == "1.5.0"
+    failed = verdict("npm", published, latest="1.5.0", constraint="next", tags=tags, failed=["2.0.0-beta.2"])
+    assert failed.allowed is None  # the tag's version failed: nothing else is what the user asked for
+    # 'latest' keeps its own rule (releases up to the tag), and tags mean nothing outside npm.
+    assert verdict("npm", published, latest="1.5.0", tags=tags).allowed == "1.5.0"
+    assert verdict("pypi", ["1.0", "2.0"], constraint="next", tags=tags).allowed is None
+
+
 def test_pypi_pep440_order_pre_post_dev_and_epochs() -> None:
     published = ["1.0", "1.0.post1", "1.1.dev0", "1.1rc1", "1!0.5"]
     found = verdict("pypi", published, pin="1.0", constraint="latest", policy="major")

@@ -176,6 +176,7 @@ async def _catalog(subject: Subject) -> versions.Verdict:
         pin=subject.old.resolved_version,
         policy=str(subject.spec.updates.policy),
         failed=[f.version for f in subject.old.failed_versions],
+        tags=found.tags,
     )
 
 

@@ -113,7 +113,8 @@ class NpmClient:
         raw_tags = doc.get("dist-tags")
         tags: dict[str, Any] = raw_tags if isinstance(raw_tags, dict) else {}
         latest = tags.get("latest") if isinstance(tags.get("latest"), str) else None
-        return Catalog(tuple(str(v) for v in versions), latest if latest in versions else None)
+        named = {str(t): v for t, v in tags.items() if isinstance(v, str) and v in versions}
+        return Catalog(tuple(str(v) for v in versions), latest if latest in versions else None, named)
 
     async def resolve(self, name: str, spec: str) -> Resolution:
         validate_npm_name(name)

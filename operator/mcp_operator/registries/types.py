@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,4 @@ class Catalog:
 
     versions: tuple[str, ...]  # installable releases (PyPI: not yanked), in the registry's order
     latest: str | None  # npm's 'latest' dist-tag, PyPI's newest final release; None for OCI
+    tags: Mapping[str, str] = field(default_factory=dict)  # npm dist-tags that name a listed version
