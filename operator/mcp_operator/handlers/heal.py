@@ -23,13 +23,15 @@ log = logging.getLogger(__name__)
 
 async def fold(
     key: Key, server: dict[str, Any], memory: Memory, status: dict[str, Any], old: MCPServerStatus
-) -> None:
-    """Update `status` (a status about to be written) with the reinstall state and what it means."""
+) -> bool:
+    """Update `status` (a status about to be written) with the reinstall state and what it means.
+    True when the reinstall state changed: the caller renders it before writing the status."""
     ctx = state.get()
     current = old.reinstall
+    changed = False
     if await _retry_requested(key, server, memory):
         status["reinstall"] = None
-        current = None
+        current, changed = None, True
     package_name = str((server.get("spec") or {}).get("package") or "")
     package = ctx.cache.packages.get((key[0], package_name)) or {}
     pinned = MCPPackageStatus.model_validate(package.get("status") or {})
@@ -44,6 +46,7 @@ async def fold(
         now=now(),
     )
     if found != current:
+        changed = True
         status["reinstall"] = found.dump() if found is not None else None
         if found is not None and found.outcome == "pending":
             await _start(key, package_name, found.version, found.reason or "", memory)
@@ -53,6 +56,7 @@ async def fold(
                 SERVER, *key, memory, "Warning", found.reason or Reason.INSTALL_FAILED, message
             )
     self_heal.overlay(status, found, key[1], pinned.resolved_version)
+    return changed
 
 
 async def _start(key: Key, package: str, version: str, reason: str, memory: Memory) -> None:

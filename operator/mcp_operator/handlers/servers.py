@@ -64,7 +64,13 @@ async def reconcile_server(key: Key) -> Outcome | float:
     generation = meta.get("generation")
     status = server_status(plan.spec, generation, deployment, old.version, old.conditions, pods)
     status["url"] = render_network.server_url(key[1], key[0], plan.spec, ctx.settings)
-    await heal.fold(key, server, memory, status, old)
+    if await heal.fold(key, server, memory, status, old):
+        # A reinstall (new pod template) or a suspension (zero replicas) is applied before the
+        # status says so.
+        healed = {**server, "status": {**(server.get("status") or {}), "reinstall": status.get("reinstall")}}
+        replan = plan_server(healed, ctx.cache.packages.get((key[0], _package_name(server))), ctx.settings)
+        if replan.problem is None:
+            deployment = await _apply_children(key, meta.get("uid", ""), memory, replan)
     again = await verify.fold(key, plan.spec, plan.manifests, deployment, status, current, memory, generation)
     await report.write_status(SERVER, *key, server, memory, status)
     return Outcome.DONE if again is None else again
