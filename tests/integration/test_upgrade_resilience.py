@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.bridge.conftest import TINY, StartBridge
 from tests.fixtures.cluster import Cluster, running_operator
 from tests.fixtures.emulator import Emulator
-from tests.fixtures.faults import FaultProxy
+from tests.fixtures.faults import FaultProxy, serve_proxy
 from tests.integration.conftest import NAMESPACE
 from tests.integration.helpers import emulated_rollout, give_cluster_ip, package, ready, server
 
@@ -186,3 +188,146 @@ async def test_servers_of_a_package_roll_one_at_a_time(
             "mcppackages", "one", lambda o: cond(o, "Upgrade").get("reason") == "Upgraded"
         )
         assert obj["status"]["resolvedVersion"] == "1.1.0"
+
+
+async def test_a_check_converges_through_api_faults_and_acts_once(
+    faulty: tuple[Cluster, FaultProxy], npm_registry
+) -> None:
+    """A check on demand whose status write, annotation removal and fresh read fail: it is done
+    once the API answers, the policy upgrade it finds happens once, and the annotation goes."""
+    cluster, proxy = faulty
+    pkg = cluster.unique("res-check-faults")
+    npm_registry.publish_npm(pkg, "1.0.0", bin=BIN)
+    updates = {"check": True, "interval": "24h", "policy": "minor"}
+    await cluster.create("mcppackages", package("chk", "npm", pkg, npm_registry.url, "^1", updates=updates))
+    await cluster.wait_for("mcppackages", "chk", lambda o: cond(o, "UpdateCheck").get("status") == "True")
+    npm_registry.publish_npm(pkg, "1.1.0", bin=BIN)
+    base = f"/namespaces/{cluster.namespace}/mcppackages/chk"
+    proxy.fail("PATCH", base + "/status$", status=500, times=2)
+    proxy.fail("PATCH", base + "$", status=503, times=1)
+    proxy.fail("GET", base + "$", status=None, times=1)
+    await cluster.patch(
+        "mcppackages", "chk", {"metadata": {"annotations": {"mcp-operator.dev/check": "now"}}}
+    )
+    obj = await cluster.wait_for(
+        "mcppackages",
+        "chk",
+        lambda o: (
+            cond(o, "Upgrade").get("reason") == "Upgraded"
+            and "mcp-operator.dev/check" not in (o["metadata"].get("annotations") or {})
+        ),
+        timeout=60,
+    )
+    assert len(proxy.injected()) == 4, proxy.injected()
+    assert obj["status"]["latestVersion"] == "1.1.0"
+    assert obj["status"]["resolvedVersion"] == "1.1.0"
+    outcomes = [(h["version"], h["outcome"]) for h in obj["status"]["history"]]
+    assert outcomes == [("1.1.0", "upgraded"), ("1.0.0", "resolved")]
+
+
+async def test_a_check_asked_for_while_the_operator_is_down_is_done_once_it_is_back(
+    stopped: Cluster, npm_registry
+) -> None:
+    cluster = stopped
+    pkg = cluster.unique("res-check-restart")
+    npm_registry.publish_npm(pkg, "1.0.0", bin=BIN)
+    updates = {"check": True, "interval": "24h"}
+    async with running_operator([]):
+        await cluster.create(
+            "mcppackages", package("cr", "npm", pkg, npm_registry.url, "^1", updates=updates)
+        )
+        first = await cluster.wait_for(
+            "mcppackages", "cr", lambda o: cond(o, "UpdateCheck").get("status") == "True"
+        )
+    npm_registry.publish_npm(pkg, "1.2.0", bin=BIN)
+    await cluster.patch("mcppackages", "cr", {"metadata": {"annotations": {"mcp-operator.dev/check": "now"}}})
+    async with running_operator([]):
+        obj = await cluster.wait_for(
+            "mcppackages",
+            "cr",
+            lambda o: (
+                o.get("status", {}).get("latestVersion") == "1.2.0"
+                and "mcp-operator.dev/check" not in (o["metadata"].get("annotations") or {})
+            ),
+        )
+    status = obj["status"]
+    assert status["allowedVersion"] == "1.2.0"
+    assert status["updateAvailable"] is True
+    assert status["resolvedVersion"] == "1.0.0"  # policy none: a check moves no pin
+    assert status["lastChecked"] >= first["status"]["lastChecked"]
+    assert [h["outcome"] for h in status["history"]] == ["resolved"]
+
+
+async def test_a_rollback_whose_deadline_passed_while_the_operator_was_down_happens_once(
+    stopped: Cluster, npm_registry, start_bridge: StartBridge
+) -> None:
+    """The deadline lives in status.rollout, not in the operator's memory: a restart neither loses
+    the rollback nor does it twice."""
+    cluster = stopped
+    bridge = await start_bridge(TINY)
+    async with running_operator([]):
+        await serve(cluster, npm_registry, "rb", "res-rollback-restart", bridge.port)
+        await cluster.patch("mcppackages", "rb", {"spec": {"updates": {"rolloutDeadline": "2s"}}})
+        await request_upgrade(cluster, "rb", "1.1.0")
+        obj = await cluster.wait_for(
+            "mcppackages", "rb", lambda o: (o.get("status", {}).get("rollout") or {}).get("to") == "1.1.0"
+        )
+    deadline = datetime.fromisoformat(obj["status"]["rollout"]["deadline"].replace("Z", "+00:00"))
+    async with asyncio.timeout(30):  # the deadline passes while no operator runs (nothing runs 1.1.0)
+        while datetime.now(UTC) <= deadline:
+            await asyncio.sleep(0.2)
+    async with running_operator([]):
+        obj = await cluster.wait_for(
+            "mcppackages", "rb", lambda o: cond(o, "Upgrade").get("reason") == "RolledBack", timeout=60
+        )
+        await cluster.wait_for(
+            "deployments", "rb", lambda d: template_version(d) == "1.0.0", api_version="apps/v1"
+        )
+        events = [e for e in await cluster.events("rb") if e.get("reason") == "RolledBack"]
+    status = obj["status"]
+    assert status["resolvedVersion"] == "1.0.0"
+    assert [(f["version"], f["reason"]) for f in status["failedVersions"]] == [("1.1.0", "RolloutTimedOut")]
+    outcomes = [(h["version"], h["outcome"]) for h in status["history"]]
+    assert outcomes == [("1.1.0", "rolledBack"), ("1.0.0", "resolved")]
+    assert len(events) == 1, events
+
+
+async def test_a_rollout_is_not_done_while_the_servers_are_not_listed_yet(
+    stopped: Cluster, npm_registry, start_bridge: StartBridge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a start, the packages may be listed before the servers: a rollout whose servers the
+    cache does not hold yet must not look done (no servers, nothing to wait for)."""
+    cluster = stopped
+    assert cluster.emulator is not None
+    bridge = await start_bridge(TINY)
+    async with running_operator([]):
+        await serve(cluster, npm_registry, "lag", "res-lagging-list", bridge.port)
+        await request_upgrade(cluster, "lag", "1.1.0")
+        await cluster.wait_for(
+            "deployments", "lag", lambda d: template_version(d) == "1.1.0", api_version="apps/v1"
+        )
+    with serve_proxy(cluster.emulator.url, None, tmp_path / "proxy.kubeconfig") as proxy:
+        monkeypatch.setenv("KUBECONFIG", str(proxy.kubeconfig))
+        listing = proxy.fail("GET", r"^/apis/mcp-operator\.dev/v1alpha1/mcpservers$", status=500, times=3)
+        async with running_operator([]):
+            async with asyncio.timeout(60):
+                while listing.hits < listing.times:
+                    await asyncio.sleep(0.1)
+            # The servers are being listed again; the rollout waits for the new pods all along.
+            obj = await cluster.wait_for(
+                "mcppackages",
+                "lag",
+                lambda o: (
+                    "servers" in (o["status"].get("rollout") or {})
+                    or cond(o, "Upgrade").get("reason") == "Upgraded"
+                ),
+            )
+            assert cond(obj, "Upgrade").get("reason") != "Upgraded", "done before the servers were listed"
+            await emulated_rollout(cluster, "lag")
+            obj = await cluster.wait_for(
+                "mcppackages", "lag", lambda o: cond(o, "Upgrade").get("reason") == "Upgraded"
+            )
+            srv = await cluster.get("mcpservers", "lag")
+    assert srv is not None
+    assert srv["status"]["version"] == "1.1.0"
+    assert srv["status"]["verifiedVersion"] == "1.1.0"

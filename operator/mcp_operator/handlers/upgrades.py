@@ -18,8 +18,8 @@ from mcp_operator.handlers import report, state
 from mcp_operator.handlers.auth import SecretProblem, credentials
 from mcp_operator.handlers.cache import Key
 from mcp_operator.handlers.memory import Memory
-from mcp_operator.handlers.state import PACKAGE
-from mcp_operator.models import MCPPackageSpec, MCPPackageStatus, Pin
+from mcp_operator.handlers.state import PACKAGE, SERVER
+from mcp_operator.models import API_VERSION, MCPPackageSpec, MCPPackageStatus, Pin
 from mcp_operator.reasons import Reason
 from mcp_operator.registries.errors import RegistryError
 from mcp_operator.render import upgrade_status
@@ -103,9 +103,12 @@ def _deadline(subject: Subject, now: datetime.datetime) -> str:
     return upgrade_plan.stamp(now + datetime.timedelta(seconds=seconds))
 
 
-async def start_rollout(subject: Subject, new: Pin, requested: str) -> float:
+async def start_rollout(
+    subject: Subject, new: Pin, requested: str, also: dict[str, Any] | None = None
+) -> float:
+    """Move the pin and record the rollout, in one status write with `also` (a check's answer)."""
     now = clock()
-    status = upgrade_status.rollout_started(
+    status = (also or {}) | upgrade_status.rollout_started(
         subject.spec,
         subject.old,
         subject.generation,
@@ -144,6 +147,8 @@ async def watch_rollout(subject: Subject) -> float | None:
         return POLL
     if verdict.progress is Progress.WAITING:
         return POLL
+    if verdict.progress is Progress.DONE and await _servers_not_cached(subject):
+        return POLL  # just started: the cache has not listed every server yet
     if verdict.progress is Progress.DONE:
         await subject.write(upgrade_status.rollout_done(subject.spec, subject.old, subject.generation))
         message = f"upgraded from {rollout.from_.version} to {rollout.to}"
@@ -157,6 +162,16 @@ async def watch_rollout(subject: Subject) -> float | None:
     await subject.event("Warning", Reason.ROLLED_BACK, status["message"])
     log.warning("%s/%s: %s", *subject.key, status["message"])
     return None
+
+
+async def _servers_not_cached(subject: Subject) -> bool:
+    """Before a rollout is declared done from the cache, one look at the API: after a start, the
+    packages may be listed before the servers, and a rollout with no servers looks done."""
+    ctx = state.get()
+    namespace, package = subject.key
+    listed = await ctx.kube.list(API_VERSION, SERVER, namespace)
+    names = {s["metadata"]["name"] for s in listed if (s.get("spec") or {}).get("package") == package}
+    return not names <= {name for _, name in ctx.cache.servers_of(namespace, package)}
 
 
 async def _catalog(subject: Subject) -> versions.Verdict:
@@ -211,13 +226,17 @@ async def check(subject: Subject) -> float | None:
         allowed=verdict.allowed,
         update_available=verdict.update_available,
     )
-    await subject.write(status)
+    if verdict.policy_target is None:
+        await subject.write(status)
+        await subject.consume(CHECK_ANNOTATION)
+        return interval if subject.spec.updates.check else None
+    # The check's answer and the upgrade it leads to are written together: an answer written alone
+    # would make the check look done and lose the upgrade if the operator stopped right after.
+    new = await _resolve_exact(subject, verdict.policy_target)
+    subject.old = MCPPackageStatus.model_validate({**subject.old.model_dump(by_alias=True), **status})
+    delay = await start_rollout(subject, new, f"updates.policy {subject.spec.updates.policy}", also=status)
     await subject.consume(CHECK_ANNOTATION)
-    if verdict.policy_target is not None:
-        new = await _resolve_exact(subject, verdict.policy_target)
-        subject.old = MCPPackageStatus.model_validate({**subject.old.model_dump(by_alias=True), **status})
-        return await start_rollout(subject, new, f"updates.policy {subject.spec.updates.policy}")
-    return interval if subject.spec.updates.check else None
+    return delay
 
 
 async def upgrade_request(subject: Subject, request: upgrade_plan.Request) -> float | None:
