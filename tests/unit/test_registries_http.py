@@ -299,3 +299,88 @@ def test_error_classes() -> None:
             "what and what to do",
             "what and what to do",
         )
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, 60.0),  # no lifetime of its own: the operator's default
+        ({"Cache-Control": "public, max-age=300"}, 300.0),  # registry.npmjs.org
+        ({"Cache-Control": "max-age=300", "Age": "280"}, 20.0),  # a CDN held it 280 s already
+        ({"Cache-Control": "max-age=99999"}, http.MAX_FRESH),
+        ({"Cache-Control": "no-cache, max-age=300"}, 0.0),
+        ({"Cache-Control": "no-store"}, 0.0),
+        ({"Cache-Control": "max-age=soon"}, 0.0),  # invalid: stale (RFC 9111 4.2.1)
+        ({"Expires": "Thu, 01 Jan 2026 00:02:00 GMT", "Date": "Thu, 01 Jan 2026 00:00:00 GMT"}, 120.0),
+        ({"Expires": "0"}, 0.0),  # invalid: already expired
+        ({"Cache-Control": "max-age=10", "Expires": "Thu, 01 Jan 2099 00:00:00 GMT"}, 10.0),
+    ],
+)
+def test_freshness_follows_cache_control_then_expires_then_the_default(
+    headers: dict[str, str], expected: float
+) -> None:
+    assert http.freshness(headers, 60.0) == expected
+
+
+async def test_fresh_answers_are_used_without_a_request_only_where_accepted() -> None:
+    cache = http.ResponseCache()
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.headers.get("if-none-match") == '"v1"':
+            return httpx.Response(304, headers={"Cache-Control": "max-age=300"})
+        return httpx.Response(200, json={"n": 1}, headers={"ETag": '"v1"', "Cache-Control": "max-age=300"})
+
+    url = "https://r.example/p"
+    async with client_for(handler) as client:
+        await http.fetch(client, url, what="p", cache=cache)
+        with http.fresh_answers(600):
+            fresh = await http.fetch(client, url, what="p", cache=cache)
+        assert len(seen) == 1
+        assert fresh.from_cache
+        assert fresh.json() == {"n": 1}
+        assert cache.fresh_hits == 1
+        await http.fetch(client, url, what="p", cache=cache)  # not accepted here: a conditional request
+        assert len(seen) == 2
+        assert seen[1].headers["if-none-match"] == '"v1"'
+        with http.fresh_answers(0):  # a check a user asked for
+            await http.fetch(client, url, what="p", cache=cache)
+        assert len(seen) == 3
+        entry = cache.get(cache.key(url, {"User-Agent": http.USER_AGENT}))
+        assert entry is not None
+        entry.checked_at -= 120  # the registry answered 2 minutes ago, fresh for 3 more
+        with http.fresh_answers(60):  # a check every minute wants an answer younger than that
+            await http.fetch(client, url, what="p", cache=cache)
+        assert len(seen) == 4
+        entry.fresh_until = time.monotonic() - 1  # stale: asked again, however long the interval
+        with http.fresh_answers(3600):
+            await http.fetch(client, url, what="p", cache=cache)
+        assert len(seen) == 5
+        with http.fresh_answers(3600):  # the 304 made it fresh again
+            await http.fetch(client, url, what="p", cache=cache)
+        assert len(seen) == 5
+
+
+async def test_an_answer_without_validators_is_kept_only_while_fresh() -> None:
+    """pypiserver sends neither ETag nor Last-Modified: its pages are reused only while fresh."""
+    cache = http.ResponseCache(default_fresh=30)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="<html/>")
+
+    async with client_for(handler) as client:
+        await http.fetch(client, "https://r.example/simple/p/", what="p", cache=cache)
+        with http.fresh_answers():
+            await http.fetch(client, "https://r.example/simple/p/", what="p", cache=cache)
+        assert len(seen) == 1
+        await http.fetch(client, "https://r.example/simple/p/", what="p", cache=cache)
+    assert len(seen) == 2
+    assert "if-none-match" not in seen[1].headers
+    assert "if-modified-since" not in seen[1].headers
+    no_default = http.ResponseCache(default_fresh=0)
+    async with client_for(handler) as client:
+        await http.fetch(client, "https://r.example/simple/p/", what="p", cache=no_default)
+    assert len(no_default) == 0  # nothing to revalidate with and never fresh: not kept

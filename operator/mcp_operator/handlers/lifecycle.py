@@ -11,7 +11,7 @@ import kopf
 
 from mcp_operator.handlers import autoinstall, controller, state
 from mcp_operator.k8s import Kube
-from mcp_operator.registries import limits
+from mcp_operator.registries import http, limits
 
 REGISTRY_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 _tasks: list[asyncio.Task[Any]] = []
@@ -32,6 +32,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     limits.DEFAULT_HOST_LIMITS.default = limits.HostLimit(
         concurrency=int(tuning.registry_concurrency), rate=rate, burst=max(1, int(rate))
     )
+    http.DEFAULT_CACHE.default_fresh = tuning.registry_fresh
     # runner.operate() reads the predefined packages before kopf starts, to stop on a bad file at once.
     predefined = memo.get("predefined") or autoinstall.load()
     state.clear()

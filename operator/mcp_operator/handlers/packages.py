@@ -64,8 +64,9 @@ async def reconcile_package(key: Key) -> float | Outcome:
             await report.write_status(PACKAGE, *key, body, memory, package_status.kept(spec, old, generation))
         memory.failed_source, memory.attempts, memory.retry_at = None, 0, None
         due = upgrade_plan.check_due(spec, old, upgrades.clock())
-        if subject.annotation(CHECK_ANNOTATION) is not None or due == 0.0:
-            return await _guarded(subject, upgrades.check(subject))
+        asked = subject.annotation(CHECK_ANNOTATION) is not None
+        if asked or due == 0.0:
+            return await _guarded(subject, upgrades.check(subject, asked=asked))
         return _after(due)
     if memory.failed_source == source:
         if memory.retry_at is None:

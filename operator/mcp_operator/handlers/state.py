@@ -32,6 +32,7 @@ class Tuning:
     api_timeout: float = 10.0  # seconds per Kubernetes API request
     registry_concurrency: float = 8  # requests in flight at once to one registry host
     registry_rate: float = 100.0  # requests per second to one registry host (and its burst)
+    registry_fresh: float = 60.0  # a registry answer without its own lifetime is fresh this long
     verify_interval: float = 600.0  # a running server's MCP handshake is repeated this often
     verify_timeout: float = 10.0  # seconds one MCP handshake may take in all
 
@@ -73,7 +74,7 @@ class State:
 _state: State | None = None
 
 
-def _number(name: str, default: float) -> float:
+def _number(name: str, default: float, minimum: float | None = None) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -81,7 +82,9 @@ def _number(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SystemExit(f"mcp-operator: {name}={raw!r} is not a number: set it to a number") from None
-    if value <= 0:
+    if minimum is not None and value < minimum:
+        raise SystemExit(f"mcp-operator: {name}={raw!r} must be at least {minimum:g}")
+    if minimum is None and value <= 0:
         raise SystemExit(f"mcp-operator: {name}={raw!r} must be greater than 0")
     return value
 
@@ -113,6 +116,7 @@ def tuning_from_env() -> Tuning:
         api_timeout=_number("MCP_OPERATOR_API_TIMEOUT", Tuning.api_timeout),
         registry_concurrency=_number("MCP_OPERATOR_REGISTRY_CONCURRENCY", Tuning.registry_concurrency),
         registry_rate=_number("MCP_OPERATOR_REGISTRY_RATE", Tuning.registry_rate),
+        registry_fresh=_number("MCP_OPERATOR_REGISTRY_FRESH", Tuning.registry_fresh, minimum=0),
         verify_interval=_number("MCP_OPERATOR_VERIFY_INTERVAL", Tuning.verify_interval),
         verify_timeout=_number("MCP_OPERATOR_VERIFY_TIMEOUT", Tuning.verify_timeout),
     )

@@ -21,6 +21,7 @@ from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.state import PACKAGE, SERVER
 from mcp_operator.models import API_VERSION, MCPPackageSpec, MCPPackageStatus, Pin
 from mcp_operator.reasons import Reason
+from mcp_operator.registries import http
 from mcp_operator.registries.errors import RegistryError
 from mcp_operator.render import upgrade_status
 from mcp_operator.render.labels import VERSION_ANNOTATION
@@ -208,12 +209,14 @@ async def _resolve_exact(subject: Subject, version: str) -> Pin:
     return pin_from(subject, found)
 
 
-async def check(subject: Subject) -> float | None:
+async def check(subject: Subject, *, asked: bool = False) -> float | None:
     """Ask the registry; write what it says; upgrade within updates.policy. Returns the delay to the
-    next check."""
+    next check. A periodic check takes a registry answer that is still fresh and younger than the
+    interval (registries/http.py); one a user `asked` for always asks the registry."""
     interval = float(validation.parse_duration(subject.spec.updates.interval))
     try:
-        verdict = await _catalog(subject)
+        with http.fresh_answers(0.0 if asked else interval):
+            verdict = await _catalog(subject)
     except (RegistryError, SecretProblem) as exc:
         reason = exc.reason if isinstance(exc, RegistryError) else Reason.SECRET_NOT_FOUND
         await subject.write(upgrade_status.check_failed(subject.old, subject.generation, reason, str(exc)))

@@ -12,7 +12,9 @@ import re
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,6 +37,8 @@ __all__ = [
     "RetryPolicy",
     "auth_headers",
     "fetch",
+    "fresh_answers",
+    "freshness",
     "normalise_registry_url",
     "origin_of",
     "redact",
@@ -154,12 +158,66 @@ class Fetched:
         return json.loads(self.content)
 
 
+_FRESH_OK: ContextVar[float] = ContextVar("mcp_operator_fresh_answers", default=0.0)
+MAX_FRESH = 900.0  # an explicit lifetime longer than this is cut to it
+
+
+@contextmanager
+def fresh_answers(max_age: float = MAX_FRESH) -> Iterator[None]:
+    """Within this block (this task and what it awaits), a cached answer that is still fresh and at
+    most `max_age` seconds old is used without asking the registry (0: always ask). Periodic update
+    checks use it with their interval; resolves, upgrade requests and checks asked for by a user
+    always ask (a conditional request)."""
+    token = _FRESH_OK.set(max(0.0, max_age))
+    try:
+        yield
+    finally:
+        _FRESH_OK.reset(token)
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        return max(0.0, float(int(value.strip().strip('"'))))
+    except ValueError:
+        return None
+
+
+def freshness(headers: Mapping[str, str], default: float, now: float | None = None) -> float:
+    """How long a response stays fresh (RFC 9111 section 4.2.1, for a private cache): Cache-Control
+    no-cache / no-store / max-age (less its Age), else Expires less Date, else `default`; at most
+    MAX_FRESH."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    directives: dict[str, str] = {}
+    for part in lowered.get("cache-control", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name:
+            directives[name.lower()] = value
+    if "no-cache" in directives or "no-store" in directives:
+        return 0.0
+    if "max-age" in directives:
+        max_age = _seconds(directives["max-age"])
+        if max_age is None:
+            return 0.0  # RFC 9111 4.2.1: an invalid max-age means stale
+        return min(MAX_FRESH, max(0.0, max_age - (_seconds(lowered.get("age", "0")) or 0.0)))
+    if "expires" in lowered:
+        try:
+            expires = email.utils.parsedate_to_datetime(lowered["expires"]).timestamp()
+            date = lowered.get("date")
+            base = email.utils.parsedate_to_datetime(date).timestamp() if date else (now or time.time())
+        except (TypeError, ValueError):
+            return 0.0  # an invalid Expires means already expired
+        return min(MAX_FRESH, max(0.0, expires - base))
+    return min(MAX_FRESH, max(0.0, default))
+
+
 @dataclass
 class _Entry:
     etag: str | None
     last_modified: str | None
     headers: dict[str, str]
     packed: bytes  # the body, zlib-compressed: registry documents shrink 4-10x
+    fresh_until: float = 0.0  # time.monotonic() until which it may be used without asking
+    checked_at: float = 0.0  # time.monotonic() of the registry's last answer for it
 
     @property
     def content(self) -> bytes:
@@ -175,17 +233,28 @@ class ResponseCache:
     through the packages in turn, the access pattern a plain LRU handles worst: once the
     documents checked outgrow the cache, every check misses and downloads its document again.
     The defaults hold a few thousand packages' documents of ~100 versions each.
+
+    Where a caller accepts fresh answers (:func:`fresh_answers`), an entry is used without a
+    request while it is fresh: for as long as the registry's Cache-Control or Expires says, else
+    for `default_fresh` seconds (the operator sets it from MCP_OPERATOR_REGISTRY_FRESH). Responses
+    without a validator are kept for that too, and only that long.
     """
 
     def __init__(
-        self, max_entries: int = 4096, max_body: int = 8 * 1024 * 1024, max_bytes: int = 64 * 1024 * 1024
+        self,
+        max_entries: int = 4096,
+        max_body: int = 8 * 1024 * 1024,
+        max_bytes: int = 64 * 1024 * 1024,
+        default_fresh: float = 60.0,
     ) -> None:
         self.max_entries = max_entries
+        self.default_fresh = default_fresh
         self.max_body = max_body  # larger bodies are not kept
         self.max_bytes = max_bytes  # compressed bodies held, at most
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.bytes = 0  # compressed bodies held
         self.hits = 0  # 304 responses answered from the cache
+        self.fresh_hits = 0  # answers given without a request
 
     @staticmethod
     def key(url: str, headers: Mapping[str, str]) -> str:
@@ -204,10 +273,25 @@ class ResponseCache:
         if entry is not None:
             self.bytes -= len(entry.packed)
 
+    def fresh(self, key: str, max_age: float) -> _Entry | None:
+        """The entry, if it may be used without asking the registry: fresh, and the registry's
+        answer is at most `max_age` seconds old."""
+        entry = self.get(key)
+        now = time.monotonic()
+        if entry is None or now >= entry.fresh_until or now - entry.checked_at > max_age:
+            return None
+        return entry
+
+    def revalidated(self, entry: _Entry, headers: Mapping[str, str]) -> None:
+        """A 304 answered: the entry is fresh again for as long as the new headers say."""
+        entry.checked_at = time.monotonic()
+        entry.fresh_until = entry.checked_at + freshness(headers, self.default_fresh)
+
     def put(self, key: str, response: httpx.Response) -> None:
         etag = response.headers.get("etag")
         last_modified = response.headers.get("last-modified")
-        if not (etag or last_modified) or len(response.content) > self.max_body:
+        lifetime = freshness(response.headers, self.default_fresh)
+        if not (etag or last_modified or lifetime > 0) or len(response.content) > self.max_body:
             self._drop(key)
             return
         if "no-store" in response.headers.get("cache-control", ""):
@@ -216,7 +300,9 @@ class ResponseCache:
         self._drop(key)
         if len(packed) > self.max_bytes:
             return
-        self._entries[key] = _Entry(etag, last_modified, dict(response.headers), packed)
+        now = time.monotonic()
+        entry = _Entry(etag, last_modified, dict(response.headers), packed, now + lifetime, now)
+        self._entries[key] = entry
         self.bytes += len(packed)
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
@@ -225,6 +311,7 @@ class ResponseCache:
         self._entries.clear()
         self.bytes = 0
         self.hits = 0
+        self.fresh_hits = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -260,6 +347,11 @@ async def fetch(
     limits = DEFAULT_HOST_LIMITS if limits is None else limits  # looked up per call too
     request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
     cache_key = cache.key(url, request_headers) if cache is not None and method == "GET" else None
+    if cache is not None and cache_key is not None and _FRESH_OK.get() > 0:
+        fresh = cache.fresh(cache_key, _FRESH_OK.get())
+        if fresh is not None:
+            cache.fresh_hits += 1
+            return Fetched(200, fresh.headers, fresh.content, url, from_cache=True)
     cached = cache.get(cache_key) if cache is not None and cache_key is not None else None
     if cached is not None:
         if cached.etag:
@@ -278,6 +370,7 @@ async def fetch(
         else:
             if response.status_code == 304 and cached is not None and cache is not None:
                 cache.hits += 1
+                cache.revalidated(cached, response.headers)
                 return Fetched(200, cached.headers, cached.content, str(response.url), from_cache=True)
             if response.status_code < 300 or response.status_code in ok_statuses:
                 if cache is not None and cache_key is not None and response.status_code == 200:
