@@ -16,7 +16,8 @@ import pytest
 import yaml
 from tests.fixtures.cluster import Cluster, running_operator
 from tests.fixtures.faults import FaultProxy, serve_proxy
-from tests.integration.conftest import ROOT, api_upstream
+from tests.fixtures.rbac import RBAC_DIR
+from tests.integration.conftest import api_upstream
 from tests.integration.helpers import package, ready
 from tests.integration.test_api_server import _token_kubeconfig
 
@@ -345,7 +346,7 @@ async def test_without_access_to_the_state_configmap_nothing_is_lost_and_the_ope
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     admin = Cluster(crds_installed, k8s_namespace)
-    role = yaml.safe_load((ROOT / "tests" / "rbac" / "operator-role-namespaced.yaml").read_text())
+    role = yaml.safe_load((RBAC_DIR / "operator-role-namespaced.yaml").read_text())
     role["rules"] = [r for r in role["rules"] if "configmaps" not in r["resources"]]
     (tmp_path / "no-state.yaml").write_text(yaml.safe_dump(role))
     kubeconfig = _token_kubeconfig(controlplane, k8s_namespace, tmp_path, str(tmp_path / "no-state.yaml"))
