@@ -65,6 +65,28 @@ def openapi_schema(model: type[Any]) -> dict[str, Any]:
     return _inline(raw, defs)
 
 
+def root_schema(kind: Kind, spec_schema: dict[str, Any], status_schema: dict[str, Any]) -> dict[str, Any]:
+    """The object's schema. Rules on the whole object see only metadata.name and generateName;
+    a rule reports at .metadata.name only when the schema declares that field (as a plain string:
+    the API server allows nothing more there)."""
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": (kind.spec.__doc__ or kind.kind).strip().splitlines()[0],
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+    }
+    if kind.object_rules:
+        root["properties"]["metadata"]["properties"] = {"name": {"type": "string"}}
+        root["x-kubernetes-validations"] = [dict(rule) for rule in kind.object_rules]
+    return root
+
+
 def crd(kind: Kind) -> dict[str, Any]:
     spec_schema = openapi_schema(kind.spec)
     status_schema = openapi_schema(kind.status)
@@ -97,20 +119,7 @@ def crd(kind: Kind) -> dict[str, Any]:
                     "additionalPrinterColumns": [
                         {"name": name, "type": typ, "jsonPath": path} for name, typ, path in kind.columns
                     ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": (kind.spec.__doc__ or kind.kind).strip().splitlines()[0],
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": root_schema(kind, spec_schema, status_schema)},
                 }
             ],
         },
@@ -161,6 +170,10 @@ def reference_markdown() -> str:
         "",
     ]
     for kind in KINDS:
+        if kind.object_rules:
+            parts += [f"## {kind.kind} `metadata.name`", "", "Enforced by the API server:", ""]
+            parts += [f"- {rule['message']}" for rule in kind.object_rules]
+            parts.append("")
         for part in ("spec", "status"):
             schema = openapi_schema(kind.spec if part == "spec" else kind.status)
             parts += [

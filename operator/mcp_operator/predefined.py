@@ -45,6 +45,7 @@ FIELDS = (
 Key = tuple[str, str]  # (namespace, name)
 
 _label = re.compile(v.DNS1123_LABEL)
+_server_name = re.compile(v.DNS1035_LABEL)
 _config_key = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 
@@ -74,7 +75,13 @@ class Entry(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _dns_label(value, "name")
+        if len(value) > v.DNS_LABEL_MAX or not _server_name.fullmatch(value):
+            raise v.InputError(
+                f"{value!r} is not a valid name: use at most 63 lower-case letters, digits and '-', "
+                "starting with a letter and ending with a letter or digit (it names the MCPServer "
+                "too, and MCPServer names become Service names)"
+            )
+        return value
 
     @field_validator("namespace")
     @classmethod

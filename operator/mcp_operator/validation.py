@@ -55,9 +55,15 @@ _PEP440_CLAUSE = (
 # An exact PEP 440 version or a specifier set like '>=1.2,<2' (case-insensitive; 'latest' apart).
 PEP440_SPEC = rf"^(?:{_PEP440_VERSION}|{_PEP440_CLAUSE}(?:,{_PEP440_CLAUSE})*)$"
 REGISTRY_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+-]*)?$"
-# Kubernetes object names.
+# A URL with user information (user:password@ or token@) before its host: credentials in the spec.
+REGISTRY_CREDENTIALS = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*@.*$"
+# Kubernetes object names: a subdomain (most objects, MCPPackage), a label (namespaces), and an
+# RFC 1035 label (Services: it must start with a letter). An MCPServer's name is its Service's.
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_MAX = 63
+DNS_SUBDOMAIN_MAX = 253
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 DURATION = r"^([0-9]+(s|m|h|d))+$"
 
@@ -69,6 +75,9 @@ _semver = re.compile(SEMVER)
 _version_chars = re.compile(VERSION_CHARS)
 _npm_range = re.compile(NPM_RANGE)
 _pep440_spec = re.compile(PEP440_SPEC, re.IGNORECASE)
+_registry_url = re.compile(REGISTRY_URL)
+_registry_credentials = re.compile(REGISTRY_CREDENTIALS)
+_dns1035_label = re.compile(DNS1035_LABEL)
 _duration_part = re.compile(r"([0-9]+)(s|m|h|d)")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -174,6 +183,50 @@ def check_version_chars(spec: str) -> str:
         f"{spec!r} is not a version: write 'latest', an exact version, or a range "
         "(at most 128 characters of letters, digits and . + ^ ~ < > = | * ! , _ -)",
     )
+
+
+# The words the CRD's CEL rules say; the checks below say the same, with the offending value.
+SERVER_NAME_MESSAGE = (
+    "MCPServer names become Service names: use at most 63 lower-case letters, digits and '-', "
+    "starting with a letter and ending with a letter or digit (no dots)"
+)
+REGISTRY_CREDENTIALS_MESSAGE = (
+    "spec.source.registry must not contain credentials (user:password@): put them in a Secret "
+    "and name it in spec.source.registryAuthSecret"
+)
+REGISTRY_URL_MESSAGE = (
+    "spec.source.registry is not a registry URL: write http:// or https://, a host, an optional "
+    "port and path, without query or fragment, like 'https://registry.example.com/npm/'"
+)
+
+
+def check_server_name(name: str) -> str:
+    """An MCPServer's name, which its Deployment, Service and NetworkPolicy carry: a DNS-1035 label."""
+    if len(name) > DNS_LABEL_MAX:
+        why = f"is {len(name)} characters long"
+    elif "." in name:
+        why = "contains a dot"
+    elif _dns1035_label.fullmatch(name):
+        return name
+    elif not name[:1].isalpha():
+        why = "does not start with a letter"
+    elif name.endswith("-"):
+        why = "ends with '-'"
+    else:
+        why = "holds characters other than lower-case letters, digits and '-'"
+    raise InputError(
+        f"MCPServer name {name!r} {why}. {SERVER_NAME_MESSAGE}; create the server again under such "
+        "a name and delete this one"
+    )
+
+
+def check_registry_url(url: str) -> str:
+    """spec.source.registry: an http(s) URL without credentials (they belong in a Secret)."""
+    if _registry_credentials.fullmatch(url):  # never quote it: it holds a password or a token
+        raise InputError(REGISTRY_CREDENTIALS_MESSAGE.removeprefix("spec.source.registry "))
+    if not _registry_url.fullmatch(url):
+        raise InputError(f"{url!r}" + REGISTRY_URL_MESSAGE.removeprefix("spec.source.registry"))
+    return url
 
 
 def parse_duration(text: str) -> int:

@@ -17,6 +17,7 @@ from mcp_operator.k8s import KubeError
 from mcp_operator.models import API_VERSION
 from mcp_operator.render.drift import contains
 from mcp_operator.render.kstatus import with_kstatus
+from mcp_operator.render.labels import event_name
 from mcp_operator.render.status import now
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def event_manifest(
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"namespace": namespace, "name": f"{name}.{uuid.uuid4().hex[:16]}"},
+        "metadata": {"namespace": namespace, "name": event_name(name, uuid.uuid4().hex[:16])},
         "involvedObject": {
             "apiVersion": API_VERSION,
             "kind": kind,

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mcp_operator import validation
 from mcp_operator.models import (
     MCPPackageSpec,
     MCPPackageStatus,
@@ -49,6 +50,11 @@ class Plan:
 def plan_server(server: Mapping[str, Any], package: Mapping[str, Any] | None, settings: Settings) -> Plan:
     meta = server.get("metadata", {})
     name, namespace = meta["name"], meta["namespace"]
+    try:
+        # The CRD refuses such a name; an older CRD, or an API server without it, may not have.
+        validation.check_server_name(name)
+    except validation.InputError as exc:
+        return Plan(problem=Problem(ServerPhase.FAILED, Reason.INVALID_SPEC, str(exc), wait=False))
     try:
         spec = MCPServerSpec.model_validate(server.get("spec") or {})
     except ValidationError as exc:
