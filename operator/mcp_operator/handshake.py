@@ -77,10 +77,12 @@ async def handshake(
     legacy: bool = False,
     within: float = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    token: str | None = None,
 ) -> Verification:
     """Handshake with the MCP server at `url` (Streamable HTTP, or the legacy SSE transport's
     stream URL when `legacy`), connecting to `address` when given (a cluster IP) with the URL's
-    host as Host. Raises Failure, and only Failure."""
+    host as Host, and sending `token` as a bearer token when given (only to the URL's origin:
+    redirects and the legacy endpoint must stay on it). Raises Failure, and only Failure."""
     where = f"{url} (cluster IP {address})" if address else url
     async with httpx.AsyncClient(
         transport=transport,
@@ -92,7 +94,7 @@ async def handshake(
         # legacy transport needs a second one for its POSTs while the stream stays open.
         limits=httpx.Limits(max_connections=2 if legacy else 1, max_keepalive_connections=1),
     ) as http:
-        exchange = _Exchange(http, url, address)
+        exchange = _Exchange(http, url, address, token)
         try:
             async with asyncio.timeout(within):
                 return await (exchange.legacy() if legacy else exchange.streamable())
@@ -121,8 +123,8 @@ def _said(exc: Exception) -> str:
 class _Exchange:
     """One handshake's state: where it talks to, its session, the ids it used."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str, address: str | None) -> None:
-        self.http, self.url, self.address = http, url, address
+    def __init__(self, http: httpx.AsyncClient, url: str, address: str | None, token: str | None) -> None:
+        self.http, self.url, self.address, self.token = http, url, address, token
         self.host = urllib.parse.urlsplit(url).netloc
         self.session: str | None = None
         self.protocol: str | None = None
@@ -199,6 +201,8 @@ class _Exchange:
             headers[SESSION_HEADER] = self.session
         if self.protocol is not None:
             headers[VERSION_HEADER] = self.protocol
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
         return headers
 
     async def send(

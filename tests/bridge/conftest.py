@@ -29,12 +29,14 @@ StartBridge = Callable[..., Awaitable[BridgeServer]]
 
 @pytest.fixture
 async def start_bridge() -> AsyncIterator[StartBridge]:
-    """Start bridges on ephemeral loopback ports; all are drained and stopped at teardown."""
+    """Start bridges on ephemeral loopback ports (MCP and metrics); all are drained and stopped at
+    teardown."""
     servers: list[BridgeServer] = []
 
     async def start(command: tuple[str, ...] | str = EVERYTHING, **options: Any) -> BridgeServer:
         cmd = (command,) if isinstance(command, str) else tuple(command)
-        config = replace(BridgeConfig(command=cmd), host="127.0.0.1", port=0, drain_grace=2.0, **options)
+        settings: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "drain_grace": 2.0, "metrics_port": 0}
+        config = replace(BridgeConfig(command=cmd), **{**settings, **options})
         server = BridgeServer(config)
         await server.start()
         servers.append(server)
@@ -62,14 +64,16 @@ async def list_roots(context: Any) -> types.ListRootsResult:
 
 
 @asynccontextmanager
-async def mcp_client(url: str, transport: str = "streamable", **kwargs: Any) -> AsyncIterator[ClientSession]:
+async def mcp_client(
+    url: str, transport: str = "streamable", headers: dict[str, str] | None = None, **kwargs: Any
+) -> AsyncIterator[ClientSession]:
     """An initialized official-SDK client session over Streamable HTTP or legacy SSE."""
     kwargs.setdefault("sampling_callback", sampling)
     kwargs.setdefault("elicitation_callback", elicitation)
     kwargs.setdefault("list_roots_callback", list_roots)
     if transport == "streamable":
         async with (
-            httpx.AsyncClient(timeout=httpx.Timeout(30, read=60)) as http,
+            httpx.AsyncClient(timeout=httpx.Timeout(30, read=60), headers=headers) as http,
             streamable_http_client(url + "/mcp", http_client=http) as (read, write, _),
             ClientSession(read, write, **kwargs) as session,
         ):
@@ -77,7 +81,7 @@ async def mcp_client(url: str, transport: str = "streamable", **kwargs: Any) -> 
             yield session
     else:
         async with (
-            sse_client(url + "/sse") as (read, write),
+            sse_client(url + "/sse", headers=headers) as (read, write),
             ClientSession(read, write, **kwargs) as session,
         ):
             await session.initialize()

@@ -21,13 +21,15 @@ pytestmark = pytest.mark.bridge
 
 async def test_parse_args_defaults_and_options() -> None:
     config, level = cli.parse_args(["--", TIME, "--local-timezone", "UTC"])
-    assert config == BridgeConfig(command=(TIME, "--local-timezone", "UTC"))
-    assert (config.host, config.port, config.path, config.session_mode) == (
-        "0.0.0.0",
+    assert config == BridgeConfig(command=(TIME, "--local-timezone", "UTC"), metrics_port=9090)
+    assert (config.host, config.port, config.metrics_port, config.path, config.session_mode) == (
+        "127.0.0.1",  # standalone, the bridge serves this machine only
         8080,
+        9090,
         "/mcp",
         "perSession",
     )
+    assert (config.allowed_origins, config.auth_token_file) == ((), None)
     assert level == "info"
     config, level = cli.parse_args(
         [
@@ -101,7 +103,7 @@ def free_port() -> int:
 
 
 async def test_process_drains_on_sigterm() -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -111,6 +113,8 @@ async def test_process_drains_on_sigterm() -> None:
         "127.0.0.1",
         "--port",
         str(port),
+        "--metrics-port",
+        str(metrics_port),
         "--drain-grace",
         "10",
         "--",
@@ -149,7 +153,8 @@ async def test_process_drains_on_sigterm() -> None:
             }
             slow = asyncio.create_task(http.post("/mcp", json=sleep, headers=headers))
             deadline = loop.time() + 30
-            while "mcp_bridge_requests_in_flight 1.0" not in (await http.get("/metrics")).text:
+            metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+            while "mcp_bridge_requests_in_flight 1.0" not in (await http.get(metrics_url)).text:
                 assert loop.time() < deadline, "the request never reached the bridge"
                 await asyncio.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
@@ -192,7 +197,7 @@ async def test_health_ready_and_metrics(start_bridge: StartBridge) -> None:
         async with mcp_client(bridge.url) as client:
             await client.list_tools()
             await client.call_tool("echo", {"message": "m"})
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get(f"{bridge.metrics_url}/metrics")).text
     assert 'mcp_bridge_requests_total{method="tools/call",outcome="ok"} 1.0' in metrics
     assert 'mcp_bridge_request_duration_seconds_count{method="tools/list"} 1.0' in metrics
     assert 'mcp_bridge_sessions_opened_total{transport="streamable"} 1.0' in metrics
@@ -234,7 +239,7 @@ async def test_serve_until_stopped(caplog: pytest.LogCaptureFixture) -> None:
 
     caplog.set_level("INFO", logger="mcp_operator.bridge")
     stop = asyncio.Event()
-    config = BridgeConfig(command=TINY, host="127.0.0.1", port=0)
+    config = BridgeConfig(command=TINY, port=0)
     task = asyncio.create_task(serve(config, stop))
     await eventually(lambda: "bridge listening" in caplog.text, what="the bridge to listen")
     stop.set()

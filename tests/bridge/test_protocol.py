@@ -119,7 +119,7 @@ async def test_status_codes(start_bridge: StartBridge) -> None:
         assert (await http.post("/mcp", json=ping, headers=headers)).status_code == 404
         assert (await http.post(f"/messages?sessionId={session_id}", json=ping)).status_code == 404
 
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get(f"{bridge.metrics_url}/metrics")).text
         assert 'mcp_bridge_rejected_total{reason="unknown_session"}' in metrics
         assert 'mcp_bridge_rejected_total{reason="too_large"} 2.0' in metrics
 

@@ -1,4 +1,5 @@
-"""The aiohttp application: Streamable HTTP on the MCP path, health, readiness and metrics."""
+"""The aiohttp applications: Streamable HTTP on the MCP path, health and readiness on one port,
+guarded by the Origin check and the optional bearer token; Prometheus metrics on another."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +17,7 @@ from mcp_operator.bridge.child import ChildGone
 from mcp_operator.bridge.config import KNOWN_VERSIONS, STATELESS_VERSIONS, BridgeConfig
 from mcp_operator.bridge.health import ReadinessProbe
 from mcp_operator.bridge.metrics import CONTENT_TYPE, BridgeMetrics
+from mcp_operator.bridge.security import REALM, OriginPolicy, TokenFile, bearer_problem, is_loopback
 from mcp_operator.bridge.session import DedicatedBackend, Session
 from mcp_operator.bridge.sessions import Refused, SessionRegistry
 from mcp_operator.bridge.shared import StartFailed
@@ -25,6 +28,12 @@ log = logging.getLogger("mcp_operator.bridge")
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# CORS, for the origins given with --allow-origin (a browser needs it to call from another origin).
+CORS_ORIGIN = web.RequestKey("cors_origin", str)
+CORS_ALLOW_HEADERS = (
+    "Accept, Authorization, Content-Type, Last-Event-ID, Mcp-Session-Id, MCP-Protocol-Version"
+)
+CORS_EXPOSE_HEADERS = "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"
 
 Batch = list[tuple[dict[str, Any], bytes]]
 
@@ -37,6 +46,10 @@ class Bridge:
         self.metrics = BridgeMetrics()
         self.registry = SessionRegistry(config, self.metrics)
         self.probe = ReadinessProbe(config, self.metrics)
+        # OriginError, TokenError: the command line checked them already; an embedder gets them here.
+        self.origins = OriginPolicy(config.allowed_origins, loopback=is_loopback(config.host))
+        self.token = TokenFile(config.auth_token_file) if config.auth_token_file else None
+        self.guarded = frozenset({config.path, "/sse", "/messages"})
 
 
 BRIDGE = web.AppKey("bridge", Bridge)
@@ -327,12 +340,70 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=bridge.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The MCP endpoints (Streamable HTTP and legacy SSE) check Origin, then the bearer token."""
+    bridge = request.app[BRIDGE]
+    if request.path not in bridge.guarded:
+        return await handler(request)
+    origin = request.headers.get("Origin")
+    verdict = bridge.origins.check(origin, request.headers.get("Host"))
+    if not verdict.allowed:
+        log.debug("refused %s %s: %s", request.method, request.path, verdict.why)
+        return reject(bridge, 403, "origin", messages.INVALID_REQUEST, verdict.why)
+    if verdict.cross_origin and origin is not None:
+        request[CORS_ORIGIN] = origin
+        if request.method == "OPTIONS":  # a CORS preflight: no credentials, by design
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Methods": "GET, POST, DELETE",
+                    "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                },
+            )
+    if bridge.token is not None:
+        problem = bearer_problem(request.headers.get("Authorization"), bridge.token.current())
+        if problem is not None:
+            code, why = problem
+            bridge.metrics.rejected.labels(reason="unauthorized").inc()
+            challenge = f'{REALM}, error="{code}"' if code else REALM
+            return web.Response(
+                status=401,
+                body=messages.error(None, messages.BRIDGE_ERROR, why),
+                content_type="application/json",
+                headers={"WWW-Authenticate": challenge},
+            )
+    return await handler(request)
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer to an allowed cross-origin request, streams included (before their headers go)."""
+    origin = request.get(CORS_ORIGIN)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        response.headers.add("Vary", "Origin")
+
+
+def create_metrics_app(bridge: Bridge) -> web.Application:
+    """/metrics alone, for the listener of its own (--metrics-port)."""
+    app = web.Application()
+    app[BRIDGE] = bridge
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
 def create_app(config: BridgeConfig) -> web.Application:
     from mcp_operator.bridge import sse
 
-    app = web.Application(client_max_size=config.max_message_bytes)
+    app = web.Application(client_max_size=config.max_message_bytes, middlewares=[guard])
     bridge = Bridge(config)
     app[BRIDGE] = bridge
+    app.on_response_prepare.append(cors_headers)
     app.router.add_post(config.path, post_mcp)
     app.router.add_get(config.path, get_mcp)
     app.router.add_delete(config.path, delete_mcp)
@@ -340,7 +411,6 @@ def create_app(config: BridgeConfig) -> web.Application:
     app.router.add_post("/messages", sse.post_messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
 
     async def startup(app: web.Application) -> None:
         app[BRIDGE].registry.start()

@@ -11,14 +11,16 @@ HANDSHAKE_VERSIONS: tuple[str, ...] = ("2024-11-05", "2025-03-26", "2025-06-18",
 STATELESS_VERSIONS: tuple[str, ...] = ("2026-07-28",)
 KNOWN_VERSIONS: frozenset[str] = frozenset(HANDSHAKE_VERSIONS + STATELESS_VERSIONS)
 LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[-1]
+DEFAULT_METRICS_PORT = 9090  # the command line's default; a BridgeConfig has no metrics listener unless told
 
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    """Everything the bridge needs to know; defaults suit a pod running one MCP server."""
+    """Everything the bridge needs to know. It listens on loopback unless told otherwise (the
+    operator's pods pass --host 0.0.0.0)."""
 
     command: tuple[str, ...]
-    host: str = "0.0.0.0"  # noqa: S104 - the bridge is the pod's front door
+    host: str = "127.0.0.1"
     port: int = 8080
     path: str = "/mcp"
     session_mode: SessionMode = "perSession"
@@ -30,3 +32,10 @@ class BridgeConfig:
     startup_timeout: float = 30.0
     sse_keepalive: float = 15.0
     replay_events: int = 256
+    # Prometheus /metrics on a listener of its own (same host), never on the MCP port. None: no
+    # metrics listener; 0: a free port (see BridgeServer.metrics_port).
+    metrics_port: int | None = None
+    # Origins (scheme://host[:port], "*", "null") a browser may send besides the same origin.
+    allowed_origins: tuple[str, ...] = ()
+    # A file holding the bearer token every MCP request must carry; None: no authentication.
+    auth_token_file: str | None = None

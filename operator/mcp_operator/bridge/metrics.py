@@ -74,7 +74,8 @@ class BridgeMetrics:
         )
         self.rejected = Counter(
             "mcp_bridge_rejected",
-            "HTTP requests refused (max_sessions, too_large, draining, unknown_session, bad_request)",
+            "HTTP requests refused (max_sessions, too_large, draining, unknown_session, bad_request, origin, "
+            "unauthorized)",
             ["reason"],
             registry=r,
         )

@@ -10,44 +10,81 @@ from typing import Any
 
 from aiohttp import web
 
-from mcp_operator.bridge.app import BRIDGE, Bridge, create_app
+from mcp_operator.bridge.app import BRIDGE, Bridge, create_app, create_metrics_app
 from mcp_operator.bridge.config import BridgeConfig
 
 log = logging.getLogger("mcp_operator.bridge")
 
 
+class ListenError(OSError):
+    """A port the bridge cannot listen on; the message names it and the option to change."""
+
+
 class BridgeServer:
-    """One bridge listening on a socket. `port=0` picks a free port (see `url`)."""
+    """One bridge listening on a socket, and on a second one for /metrics when `metrics_port` is
+    not None. Port 0 picks a free port (see `url` and `metrics_url`)."""
 
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.app = create_app(config)
         self.runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        self.metrics_runner = (
+            web.AppRunner(create_metrics_app(self.bridge), access_log=None)
+            if config.metrics_port is not None
+            else None
+        )
         self.port = config.port
+        self.metrics_port = config.metrics_port
         self._stopped = False
 
     @property
     def bridge(self) -> Bridge:
         return self.app[BRIDGE]
 
+    def _url(self, port: int | None) -> str:
+        host = self.config.host if self.config.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
+
     @property
     def url(self) -> str:
-        host = self.config.host if self.config.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"  # noqa: S104
-        return f"http://{host}:{self.port}"
+        return self._url(self.port)
 
-    async def start(self) -> None:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, self.config.host, self.config.port)
-        await site.start()
+    @property
+    def metrics_url(self) -> str | None:
+        return None if self.metrics_port is None else self._url(self.metrics_port)
+
+    async def _listen(self, runner: web.AppRunner, port: int, what: str) -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(
+                exc.errno, f"cannot listen on {self.config.host}:{port} for {what}: {exc.strerror or exc}"
+            ) from exc
         server: Any = site._server
         if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+            return int(server.sockets[0].getsockname()[1])
+        return port
+
+    async def start(self) -> None:
+        self.port = await self._listen(self.runner, self.config.port, "MCP (--port)")
+        if self.metrics_runner is not None and self.config.metrics_port is not None:
+            self.metrics_port = await self._listen(
+                self.metrics_runner, self.config.metrics_port, "metrics (--metrics-port)"
+            )
+        origins = self.config.allowed_origins
         log.info(
-            "bridge listening on %s:%s%s (%s mode), serving: %s",
+            "bridge listening on %s:%s%s (%s mode%s%s%s), serving: %s",
             self.config.host or "*",  # as bound: 0.0.0.0 in a pod, not the loopback `url` shows
             self.port,
             self.config.path,
             self.config.session_mode,
+            f", metrics on port {self.metrics_port}" if self.metrics_port is not None else "",
+            ", bearer token required" if self.bridge.token is not None else "",
+            f", allowed origins {', '.join(origins)}" if origins else "",
             " ".join(self.config.command),
         )
 
@@ -58,6 +95,8 @@ class BridgeServer:
         self._stopped = True
         await self.bridge.probe.close()  # a readiness check in flight must not outlive the bridge
         await self.bridge.registry.drain(self.config.drain_grace if grace is None else grace)
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
         await self.runner.cleanup()
 
     async def __aenter__(self) -> BridgeServer:
@@ -71,6 +110,7 @@ class BridgeServer:
 TERMINATION_LOG = Path("/dev/termination-log")  # the kubelet's default terminationMessagePath
 EXIT_SERVER_CRASHED = 3
 EXIT_COMMAND_NOT_FOUND = 4  # the MCP server's command is not installed: the package is missing or broken
+EXIT_AUTH_TOKEN = 5  # --auth-token-file is missing, unreadable or empty
 
 
 def write_termination_message(message: str, path: Path | None = None) -> None:

@@ -4,7 +4,10 @@ its status (render/verify.py decides when and what the status says; handshake.py
 A handshake runs beside the reconciles, not in one: a reconcile that finds it due starts it and
 writes its status at once; when it ends, its result waits in the server's memory and the server
 is queued, so the next reconcile writes it. Status keeps its one writer, and a slow server holds
-no reconcile worker."""
+no reconcile worker.
+
+A server with spec.bridge.auth is asked with the bearer token from its Secret, read fresh for
+each handshake (so a rotated token is used as soon as the pods have it too)."""
 
 from __future__ import annotations
 
@@ -13,12 +16,14 @@ import logging
 import time
 from typing import Any
 
+from mcp_operator.bridge.security import token_problem
 from mcp_operator.handlers import report, state
 from mcp_operator.handlers.cache import Key
 from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.state import SERVER
 from mcp_operator.handshake import handshake
-from mcp_operator.models import MCPServerSpec, Transport
+from mcp_operator.k8s import KubeError
+from mcp_operator.models import BridgeAuth, MCPServerSpec, Transport
 from mcp_operator.reasons import Reason
 from mcp_operator.render.mcp_answers import Failure
 from mcp_operator.render.verify import (
@@ -81,25 +86,71 @@ async def fold(
         message = f"MCP handshake failed: {attempt.failure.message}"
         await report.post_event(SERVER, *key, memory, "Warning", attempt.failure.reason, message)
     if decided.start and facts.address:
-        _start(key, memory, str(status["url"]), facts, spec.transport == Transport.SSE)
+        auth = spec.bridge.auth if spec.transport == Transport.STDIO else None
+        _start(key, memory, str(status["url"]), facts, spec.transport == Transport.SSE, auth)
     return decided.delay
 
 
-def _start(key: Key, memory: Memory, url: str, facts: Facts, legacy: bool) -> None:
+def _start(
+    key: Key, memory: Memory, url: str, facts: Facts, legacy: bool, auth: BridgeAuth | None = None
+) -> None:
     handshakes = state.get().handshakes
     memory.verifying = True
-    task = asyncio.create_task(_run(key, memory, url, facts, legacy), name=f"handshake {key[0]}/{key[1]}")
+    task = asyncio.create_task(
+        _run(key, memory, url, facts, legacy, auth), name=f"handshake {key[0]}/{key[1]}"
+    )
     handshakes.tasks.add(task)
     task.add_done_callback(handshakes.tasks.discard)
 
 
-async def _run(key: Key, memory: Memory, url: str, facts: Facts, legacy: bool) -> None:
+async def bearer_token(namespace: str, auth: BridgeAuth) -> str:
+    """The token in the Secret key spec.bridge.auth names, as the bridge reads its file (without
+    surrounding whitespace); a Failure that says what to fix when there is none."""
+    ref = auth.secret_ref
+    named = f"Secret {ref.name!r} (spec.bridge.auth.secretRef)"
+    try:
+        data = await state.get().kube.read_secret(namespace, ref.name)
+    except (KubeError, ValueError) as exc:
+        raise Failure(
+            Reason.SECRET_NOT_FOUND, f"could not read {named} for the bearer token: {exc}"
+        ) from None
+    if data is None:
+        raise Failure(
+            Reason.SECRET_NOT_FOUND,
+            f"{named} does not exist in namespace {namespace!r}: create it with the bearer token under "
+            f"key {ref.key!r} (the pods cannot start without it either)",
+        )
+    if ref.key not in data:
+        raise Failure(
+            Reason.SECRET_NOT_FOUND,
+            f"{named} has no key {ref.key!r}: add the bearer token under that key, or set "
+            "spec.bridge.auth.secretRef.key to the key that holds it",
+        )
+    token = data[ref.key].strip()
+    problem = token_problem(token)
+    if problem is not None:
+        raise Failure(
+            Reason.SECRET_NOT_FOUND,
+            f"the bearer token in {named}, key {ref.key!r}, {problem}: put one line of visible ASCII "
+            "characters there",
+        )
+    return token
+
+
+async def _run(
+    key: Key, memory: Memory, url: str, facts: Facts, legacy: bool, auth: BridgeAuth | None
+) -> None:
     ctx = state.get()
     try:
         async with ctx.handshakes.slots:
             try:
+                token = await bearer_token(key[0], auth) if auth is not None else None
                 found = await handshake(
-                    url, address=facts.address, legacy=legacy, within=ctx.tuning.verify_timeout
+                    url,
+                    address=facts.address,
+                    legacy=legacy,
+                    within=ctx.tuning.verify_timeout,
+                    token=token,
                 )
                 attempt = Attempt(facts.template, facts.version, time.time(), verification=found)
             except Failure as exc:
