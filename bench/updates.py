@@ -550,9 +550,7 @@ def rate_floor(limit: http.HostLimit, per_host: int) -> float:
 
 
 def row_of(p: Pass) -> tuple[str, ...]:
-    per_registry = " / ".join(
-        f"{p.tallies.get(k, Tally()).requests}" for k in ("npm", "pypi")
-    )
+    per_registry = " / ".join(f"{p.tallies.get(k, Tally()).requests}" for k in ("npm", "pypi"))
     return (
         p.label,
         f"{p.seconds:.2f} s",

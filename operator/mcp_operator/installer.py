@@ -28,12 +28,14 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from packaging.version import InvalidVersion, Version
 
-from mcp_operator.registries import http, semver
+from mcp_operator.install_proxy import credential_proxy
+from mcp_operator.registries import bounded, http, semver
+from mcp_operator.registries.binding import url_allowed
 from mcp_operator.registries.errors import InvalidPackage, RegistryError, VersionNotFound
 from mcp_operator.registries.http import (
     DEFAULT_TIMEOUT,
@@ -54,7 +56,10 @@ EXIT_USAGE = 2
 EXIT_INTEGRITY = 3
 EXIT_INSTALL = 4
 
+# What the init container downloads at most (npm tarball, wheel, sdist): npm and pip unpack it.
 MAX_ARTIFACT_BYTES = 512 * 1024 * 1024
+DOWNLOAD_DEADLINE = 600.0  # seconds one download try may take in all
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # the package.json read back after npm install
 INSTALL_TIMEOUT = 900.0
 _SAFE_FILENAME = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+")
 
@@ -84,6 +89,7 @@ class InstallRequest:
         registry: str | None,
         dest: str,
         allow_scripts: bool = False,
+        wheels_only: bool = False,
         credentials: Credentials | None = None,
     ) -> None:
         if source_type not in {"npm", "pypi"}:
@@ -118,16 +124,33 @@ class InstallRequest:
         self.version = version
         self.dest = Path(dest).absolute()
         self.allow_scripts = allow_scripts
+        self.wheels_only = wheels_only
+        bound = credentials.registry if credentials is not None else None
+        if bound is not None and not url_allowed(bound, self.registry):
+            raise UsageError(
+                f"the registry credentials are for {bound!r}, not {self.registry!r}: "
+                "they are sent only to the registry their Secret names; fix the Secret's 'registry' key"
+            )
         self.credentials = credentials
 
 
 def credentials_from_env(environ: Mapping[str, str]) -> Credentials | None:
+    """Credentials from the environment (the Secret's keys), bound to the registry the Secret names
+    in MCP_REGISTRY_AUTH_REGISTRY; without a binding they are not used (registries/secrets.py)."""
     token = environ.get("MCP_REGISTRY_TOKEN") or None
     username = environ.get("MCP_REGISTRY_USERNAME") or None
     password = environ.get("MCP_REGISTRY_PASSWORD") or None
-    if token or (username and password):
-        return Credentials(username=username, password=password, token=token)
-    return None
+    bound = (environ.get("MCP_REGISTRY_AUTH_REGISTRY") or "").strip() or None
+    if not (token or (username and password)):
+        return None
+    if bound is None:
+        print(
+            "mcp-operator install: registry credentials without a 'registry' key in their Secret are not "
+            "used (docs/security.md#registry-credentials)",
+            file=sys.stderr,
+        )
+        return None
+    return Credentials(username=username, password=password, token=token, registry=bound)
 
 
 def _same_origin(a: str, b: str) -> bool:
@@ -151,21 +174,26 @@ async def download(
     for attempt in range(retry.attempts):
         hasher = expected.hasher()
         size = 0
+        timer = asyncio.timeout(DOWNLOAD_DEADLINE)  # in all, body included: a trickle never ends otherwise
         try:
-            async with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            # bounded.streaming: redirects followed without reading their bodies (httpx reads them whole)
+            async with timer, bounded.streaming(client, "GET", url, headers=headers) as response:
                 if response.status_code in {401, 403}:
                     raise InstallFailed(
                         f"the registry refused the download of {redact(url)} (HTTP {response.status_code}); "
                         "check the registry credentials Secret"
                     )
                 if response.status_code == 200:
+                    length = response.headers.get("content-length", "").strip()
+                    if length.isdigit() and int(length) > MAX_ARTIFACT_BYTES:
+                        raise InstallFailed(_too_large(url, f"its Content-Length says {length} bytes"))
                     with target.open("wb") as out:
-                        async for chunk in response.aiter_bytes():
+                        # Content-Encoding undone in bounded pieces: a gzip bomb cannot inflate at once.
+                        where = redact(url)
+                        async for chunk in bounded.iter_decoded(response, what="the artifact", where=where):
                             size += len(chunk)
                             if size > MAX_ARTIFACT_BYTES:
-                                raise InstallFailed(
-                                    f"{redact(url)} is larger than {MAX_ARTIFACT_BYTES} bytes"
-                                )
+                                raise InstallFailed(_too_large(url, "reading stopped there"))
                             hasher.update(chunk)
                             out.write(chunk)
                     break
@@ -174,6 +202,14 @@ async def download(
                     raise InstallFailed(f"downloading {redact(url)} failed with {last}; check the registry")
         except httpx.TransportError as exc:
             last = type(exc).__name__
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            raise InstallFailed(
+                f"downloading {redact(url)} did not finish within {DOWNLOAD_DEADLINE:g} s; the registry is "
+                "too slow or never finishes its answer: check it (the pod retries when the init container "
+                "restarts)"
+            ) from None
         if attempt + 1 < retry.attempts:
             await asyncio.sleep(retry.delay(attempt))
     else:
@@ -191,6 +227,13 @@ async def download(
             "If the change is legitimate, re-resolve the package (change spec.source.version) so a new "
             "integrity is pinned; otherwise investigate the registry."
         )
+
+
+def _too_large(url: str, detail: str) -> str:
+    return (
+        f"{redact(url)} is larger than {MAX_ARTIFACT_BYTES} bytes, the most the installer downloads "
+        f"({detail}); check the registry, or pick another version"
+    )
 
 
 def _nerf_dart(registry: str) -> str:
@@ -265,7 +308,7 @@ async def install_npm(request: InstallRequest, client: httpx.AsyncClient, work: 
     tarball = dist.get("tarball") if isinstance(dist, dict) else None
     if not isinstance(tarball, str):
         raise InvalidPackage(f"npm package {request.package}@{request.version} has no tarball URL")
-    headers = auth_headers(request.credentials) if _same_origin(tarball, request.registry) else {}
+    headers = auth_headers(request.credentials, tarball) if _same_origin(tarball, request.registry) else {}
     artifact = work / "package.tgz"
     await download(client, tarball, artifact, request.integrity, headers=headers)
 
@@ -282,9 +325,8 @@ async def install_npm(request: InstallRequest, client: httpx.AsyncClient, work: 
     if npm_bin is None:
         raise InstallFailed("npm is not installed in this image; use an image with Node.js and npm")
     request.dest.mkdir(parents=True, exist_ok=True)
-    command = [npm_bin, "install", "--prefix", str(request.dest)]
-    if not request.allow_scripts:
-        command.append("--ignore-scripts")
+    # Lifecycle scripts never run here: npm fetches with the credentials, runs no package code.
+    command = [npm_bin, "install", "--prefix", str(request.dest), "--ignore-scripts"]
     command += [
         "--no-audit",
         "--no-fund",
@@ -294,27 +336,27 @@ async def install_npm(request: InstallRequest, client: httpx.AsyncClient, work: 
         str(artifact),
     ]
     _run(command, env, f"npm install of {request.package}@{request.version}")
+    if request.allow_scripts:
+        # Then, if allowed, the scripts, with neither the credentials nor an .npmrc that names them.
+        rc.write_text(npmrc(request.registry, None)[0])
+        bare = _base_env(home) | {
+            "npm_config_userconfig": str(rc),
+            "npm_config_cache": env["npm_config_cache"],
+        }
+        _run(
+            [npm_bin, "rebuild", "--prefix", str(request.dest), "--no-audit", "--no-fund"],
+            bare,
+            f"the install scripts of {request.package}@{request.version}",
+        )
     installed = request.dest / "node_modules" / request.package / "package.json"
     try:
+        if installed.stat().st_size > MAX_MANIFEST_BYTES:
+            raise InstallFailed(f"{installed} is over {MAX_MANIFEST_BYTES} bytes; the package is broken")
         got = json.loads(installed.read_text()).get("version")
     except (OSError, ValueError) as exc:
         raise InstallFailed(f"npm reported success but {installed} is missing") from exc
     if got != request.version:
         raise InstallFailed(f"npm installed {request.package}@{got}, not {request.version}")
-
-
-def _index_url(base: str, credentials: Credentials | None) -> str:
-    url = base + "/simple/"
-    if credentials is None:
-        return url
-    user, password = credentials.username, credentials.password
-    if credentials.token:
-        user, password = user or "__token__", credentials.token
-    if not user or password is None:
-        return url
-    parts = urlsplit(url)
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 async def install_pypi(request: InstallRequest, client: httpx.AsyncClient, work: Path) -> None:
@@ -338,21 +380,40 @@ async def install_pypi(request: InstallRequest, client: httpx.AsyncClient, work:
         )
     if not set(chosen.filename) <= _SAFE_FILENAME or chosen.filename.startswith("."):
         raise InvalidPackage(f"refusing the artifact file name {chosen.filename!r}")
-    headers = auth_headers(request.credentials) if _same_origin(chosen.url, request.registry) else {}
+    if request.wheels_only and not chosen.filename.endswith(".whl"):
+        raise InstallFailed(
+            f"the pinned artifact of {project} {request.version} is {chosen.filename}, not a wheel, and "
+            "spec.install.wheelsOnly forbids building one: pin a version that publishes a wheel, or turn "
+            "wheelsOnly off"
+        )
+    headers = (
+        auth_headers(request.credentials, chosen.url) if _same_origin(chosen.url, request.registry) else {}
+    )
     artifact = work / chosen.filename
     await download(client, chosen.url, artifact, request.integrity, headers=headers)
 
     home = work / "home"
     home.mkdir()
-    env = _base_env(home)
-    env["PIP_INDEX_URL"] = _index_url(request.registry, request.credentials)
+    if request.credentials is None:
+        _pip_install(request, project, artifact, _base_env(home), request.registry)
+        return
+    # pip never holds the credentials: build backends of sdists run in pip's subprocesses.
+    with credential_proxy(request.registry, request.credentials) as proxied:
+        _pip_install(request, project, artifact, _base_env(home), proxied)
+
+
+def _pip_install(
+    request: InstallRequest, project: str, artifact: Path, env: dict[str, str], index_base: str
+) -> None:
+    env["PIP_INDEX_URL"] = index_base + "/simple/"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"
     env["PIP_CONFIG_FILE"] = os.devnull
-    index = urlsplit(request.registry)
+    index = urlsplit(index_base)
     if index.scheme == "http" and index.hostname:
         # pip ignores a plain-http index unless its host is trusted: the user chose this registry
-        # (the package itself was checked against its pinned digest above; its dependencies are not).
+        # (or it is the loopback credential proxy); the package itself was checked against its
+        # pinned digest above, its dependencies are not.
         env["PIP_TRUSTED_HOST"] = index.hostname + (f":{index.port}" if index.port else "")
     python = request.dest / "bin" / "python"
     if importlib.util.find_spec("pip") is not None:
@@ -364,8 +425,9 @@ async def install_pypi(request: InstallRequest, client: httpx.AsyncClient, work:
     else:  # pragma: no cover - images whose Python has no pip
         _run([sys.executable, "-m", "venv", str(request.dest)], env, "creating the virtualenv")
         pip = [str(python), "-m", "pip"]
+    wheels = ["--only-binary=:all:"] if request.wheels_only else []
     _run(
-        [*pip, "install", "--no-cache-dir", str(artifact)],
+        [*pip, "install", "--no-cache-dir", *wheels, str(artifact)],
         env,
         f"pip install of {project}=={request.version}",
     )
@@ -407,6 +469,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--registry", default=None, help="registry or index URL")
     parser.add_argument("--dest", required=True, help="directory to install into")
     parser.add_argument("--allow-scripts", action="store_true", help="run npm lifecycle scripts")
+    parser.add_argument(
+        "--wheels-only", action="store_true", help="PyPI: install wheels only, never build an sdist"
+    )
     return parser
 
 
@@ -426,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             registry=args.registry,
             dest=args.dest,
             allow_scripts=args.allow_scripts,
+            wheels_only=args.wheels_only,
             credentials=credentials_from_env(os.environ),
         )
     except UsageError as exc:

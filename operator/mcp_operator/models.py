@@ -8,6 +8,7 @@ Field names are snake_case in Python and camelCase on the wire, as Kubernetes ex
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -41,9 +42,14 @@ class StatusModel(Model):
     model_config = ConfigDict(extra="ignore")
 
 
-def cel(rule: str, message: str) -> dict[str, Any]:
-    """A CEL validation rule the API server evaluates (x-kubernetes-validations)."""
-    return {"rule": rule, "message": message}
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
+    """A CEL validation rule the API server evaluates (x-kubernetes-validations).
+
+    With a field path, the API server reports the error at that field, without quoting its value
+    (a rule on the field itself would echo it: not for a URL that may hold a password).
+    """
+    rule_ = {"rule": rule, "message": message}
+    return rule_ if field_path is None else {**rule_, "fieldPath": field_path}
 
 
 K8sName = Annotated[str, Field(min_length=1, max_length=253, pattern=v.DNS1123_SUBDOMAIN)]
@@ -97,6 +103,18 @@ class Source(Model):
                     f"self.type != 'oci' || self.version.matches(r'{v.OCI_TAG}')",
                     "spec.source.version is not a valid image tag for an oci package",
                 ),
+                # Two rules, so that a URL with credentials gets the one message that matters.
+                cel(
+                    f"!has(self.registry) || !self.registry.matches(r'{v.REGISTRY_CREDENTIALS}')",
+                    v.REGISTRY_CREDENTIALS_MESSAGE,
+                    ".registry",
+                ),
+                cel(
+                    f"!has(self.registry) || self.registry.matches(r'{v.REGISTRY_CREDENTIALS}') || "
+                    f"self.registry.matches(r'{v.REGISTRY_URL}')",
+                    v.REGISTRY_URL_MESSAGE,
+                    ".registry",
+                ),
             ]
         }
     )
@@ -119,8 +137,10 @@ class Source(Model):
     registry: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=v.REGISTRY_URL,
-        description="Registry or index URL of a private mirror; the public registry when absent.",
+        description=(
+            "Registry or index URL of a private mirror; the public registry when absent. No "
+            "credentials: they go in the Secret named by registryAuthSecret."
+        ),
     )
     registry_auth_secret: str | None = Field(
         default=None,
@@ -131,6 +151,11 @@ class Source(Model):
             "keys 'username' and 'password'."
         ),
     )
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        return None if value is None else v.check_registry_url(value)
 
     @model_validator(mode="after")
     def _check_per_type(self) -> Source:
@@ -157,7 +182,14 @@ class Install(Model):
         description="initContainer: pods install the pinned version into an emptyDir before start.",
     )
     allow_scripts: bool = Field(
-        default=False, description="Run npm lifecycle scripts during install (off by default)."
+        default=False,
+        description="Run npm lifecycle scripts during install (off by default); they run after the "
+        "packages are fetched, without the registry credentials.",
+    )
+    wheels_only: bool = Field(
+        default=False,
+        description="PyPI: install from wheels only (pip --only-binary=:all:), so no sdist is built and no "
+        "package code runs during install.",
     )
 
 
@@ -334,11 +366,122 @@ class SessionMode(StrEnum):
     SHARED = "shared"
 
 
+# An origin the bridge may accept from browsers: '*', 'null', or scheme://host[:port] (port '*': any).
+BRIDGE_ORIGIN = (
+    r"^(\*|null|[A-Za-z][A-Za-z0-9+.-]*://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:([0-9]{1,5}|\*))?)$"
+)
+BRIDGE_TIMEOUT_MAX = 30 * 86400  # seconds; longer is no limit at all, and past what timers take
+# validation.DURATION with one part that is not zero: the bridge's limits cannot be switched off.
+BRIDGE_DURATION = r"^([0-9]+[smhd])*0*[1-9][0-9]*[smhd]([0-9]+[smhd])*$"
+
+
+def _bridge_timeout(value: str) -> str:
+    seconds = v.parse_duration(value)
+    if seconds > BRIDGE_TIMEOUT_MAX:
+        raise v.InputError(f"{value!r} is longer than 30 days: write at most '30d'")
+    return value
+
+
+BridgeOrigin = Annotated[str, Field(min_length=1, max_length=512, pattern=BRIDGE_ORIGIN)]
+
+
+class BridgeSecretRef(Model):
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=v.DNS1123_SUBDOMAIN,
+        description="Name of a Secret in the MCPServer's namespace.",
+    )
+    key: str = Field(
+        default="token",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="The key of the Secret that holds the bearer token (default 'token').",
+    )
+
+
+class BridgeAuth(Model):
+    secret_ref: BridgeSecretRef = Field(
+        description=(
+            "The Secret key holding the token. Pods get it as a read-only file; the operator reads it "
+            "for its own handshake."
+        )
+    )
+
+
 class Bridge(Model):
+    """The stdio-to-HTTP bridge (transport stdio): who may call it, and its limits."""
+
     session_mode: SessionMode = Field(
         default=SessionMode.PER_SESSION,
         description="perSession: one child process per MCP session; shared: one child for all.",
     )
+    auth: BridgeAuth | None = Field(
+        default=None,
+        description=(
+            "Require 'Authorization: Bearer <token>' on the MCP endpoints, with the token from a "
+            "Secret. Without it, every pod that can reach the Service can use the server."
+        ),
+    )
+    allowed_origins: list[BridgeOrigin] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Origins browsers may call from besides the same origin: 'https://app.example', "
+            "'http://localhost:*' (any port), '*' (any origin) or 'null'. Requests without "
+            "Origin (SDK clients) always pass."
+        ),
+    )
+    max_sessions: int = Field(
+        default=100, ge=1, le=10000, description="Concurrent MCP sessions per pod; more get HTTP 503."
+    )
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest message in either direction (HTTP 413 beyond it), 1 KiB to 1 GiB.",
+    )
+    session_idle_timeout: str = Field(
+        default="30m",
+        max_length=32,
+        pattern=BRIDGE_DURATION,
+        description=(
+            "A session without requests for this long is ended with its process: a duration like "
+            "'30m' or '1h30m', at least 1s, at most 30d."
+        ),
+    )
+    request_timeout: str = Field(
+        default="10m",
+        max_length=32,
+        pattern=BRIDGE_DURATION,
+        description=(
+            "How long a request may wait for its response before it is answered with a JSON-RPC "
+            "error and cancelled: a duration like '10m', at least 1s, at most 30d."
+        ),
+    )
+
+    @field_validator("session_idle_timeout", "request_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        # Before the pattern, so that a mistake gets words, not the regular expression.
+        return _bridge_timeout(value) if isinstance(value, str) else value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        # Before the pattern, for words instead of the regular expression (the bridge reads them
+        # again at its start: bridge/security.py, tested against these).
+        for item in value if isinstance(value, list) else []:
+            if not isinstance(item, str):
+                continue
+            port = item.rpartition(":")[2]
+            if not re.fullmatch(BRIDGE_ORIGIN, item) or (port.isdigit() and int(port) > 65535):
+                raise v.InputError(
+                    f"{item!r} is not an origin: write scheme://host[:port], like 'https://app.example', "
+                    "'http://localhost:3000', 'http://localhost:*', '*' or 'null'"
+                )
+        return value
 
 
 class KeySelector(Model):
@@ -468,8 +611,22 @@ class Toleration(Model):
     toleration_seconds: int | None = None
 
 
+BRIDGE_AUTH_NEEDS_STDIO = (
+    "spec.bridge.auth needs transport stdio: the bridge checks the token, and a server with its own "
+    "HTTP transport runs without the bridge; remove spec.bridge.auth or set spec.transport to stdio"
+)
+
+
 class MCPServerSpec(Model):
     """MCPServer: a running MCP server made from an MCPPackage, behind the stdio-to-HTTP bridge."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.transport == 'stdio' || !has(self.bridge.auth)", BRIDGE_AUTH_NEEDS_STDIO)
+            ]
+        }
+    )
 
     package: str = Field(
         min_length=1,
@@ -506,6 +663,12 @@ class MCPServerSpec(Model):
                 raise v.InputError(f"env {item.name} is listed twice: keep one entry")
             seen.add(item.name)
         return value
+
+    @model_validator(mode="after")
+    def _auth_needs_the_bridge(self) -> MCPServerSpec:
+        if self.bridge.auth is not None and self.transport != Transport.STDIO:
+            raise v.InputError(BRIDGE_AUTH_NEEDS_STDIO)
+        return self
 
 
 class ServerPhase(StrEnum):
@@ -596,6 +759,8 @@ class Kind(BaseModel):
     spec: type[Model]
     status: type[StatusModel]
     columns: tuple[tuple[str, str, str], ...]  # (name, type, jsonPath)
+    # CEL rules on the whole object; only metadata.name (and generateName) are visible to them.
+    object_rules: tuple[dict[str, Any], ...] = ()
 
 
 READY_COLUMN = ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status')
@@ -622,6 +787,17 @@ SERVER_KIND = Kind(
     singular="mcpserver",
     short_names=("mcpsrv", "mcps"),
     spec=MCPServerSpec,
+    # Its name is also its Deployment's, Service's and NetworkPolicy's: a Service's name is a
+    # DNS-1035 label, narrower than the DNS-1123 subdomain every object name is. Checked again
+    # in code (render/server_plan.py) for objects an older CRD let in.
+    object_rules=(
+        cel(
+            f"size(self.metadata.name) <= {v.DNS_LABEL_MAX} && "
+            f"self.metadata.name.matches(r'{v.DNS1035_LABEL}')",
+            v.SERVER_NAME_MESSAGE,
+            ".metadata.name",
+        ),
+    ),
     status=MCPServerStatus,
     columns=(
         ("Package", "string", ".spec.package"),

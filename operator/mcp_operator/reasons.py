@@ -19,6 +19,7 @@ class Reason(StrEnum):
     REGISTRY_AUTH_FAILED = "RegistryAuthFailed"
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 (a reason, not a secret)
     INVALID_PACKAGE = "InvalidPackage"
+    NOT_ALLOWED = "NotAllowed"
     # MCPPackage conditions of the update and upgrade flows (docs/upgrades.md)
     CHECKED = "Checked"
     UPGRADED = "Upgraded"
@@ -125,8 +126,10 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         False,
         "Pending",
         RETRY + " (15 s doubling to 5 min)",
-        "the Secret in `spec.source.registryAuthSecret` does not exist, or has neither `token` nor both "
-        "`username` and `password`. Create or fix it. It recovers by itself.",
+        "the Secret in `spec.source.registryAuthSecret` does not exist, is not made for registry "
+        "credentials (type `mcp-operator.dev/registry-auth`, or `kubernetes.io/dockerconfigjson` for "
+        "images), is bound to another registry, or has neither `token` nor both `username` and "
+        "`password`. The message says which; create or fix it. It recovers by itself.",
     ),
     (PACKAGE, Reason.CHECKED): ReasonDoc(
         PACKAGE,
@@ -200,6 +203,14 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         WAITS,
         "the spec failed the operator's own validation, or a version spec or registry URL cannot work. "
         "Fix the spec.",
+    ),
+    (PACKAGE, Reason.NOT_ALLOWED): ReasonDoc(
+        PACKAGE,
+        False,
+        "Failed",
+        WAITS,
+        "the registry or the package is not in the operator's allow-list (`MCP_OPERATOR_ALLOWED_REGISTRIES`, "
+        "`MCP_OPERATOR_ALLOWED_PACKAGES`; docs/security.md). Use an allowed one, or ask the cluster admin.",
     ),
     (PACKAGE, Reason.API_ERROR): ReasonDoc(
         PACKAGE,
@@ -409,8 +420,23 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         "missing serverInfo or tools, larger than 1 MiB, or a protocol version the operator does not "
         "speak. The message says which.",
     ),
+    (SERVER, Reason.SECRET_NOT_FOUND): ReasonDoc(
+        SERVER,
+        True,
+        "Running",
+        VERIFY_RETRY,
+        "condition `Verified` (False): the server requires a bearer token (`spec.bridge.auth`) and "
+        "the operator cannot read it for its handshake: the Secret or its key is missing, or the "
+        "token is empty. Create or fix the Secret (the pods need it too).",
+    ),
     (SERVER, Reason.INVALID_SPEC): ReasonDoc(
-        SERVER, False, "Failed", WAITS, "the server spec failed the operator's validation. Fix it."
+        SERVER,
+        False,
+        "Failed",
+        WAITS,
+        "the server's spec failed the operator's validation (the message names the fields): fix it. "
+        "Or its name cannot be a Service name (see [resources.md](../resources.md#names)), which only "
+        "an older CRD lets in: a name cannot change, so create the server again under a valid name.",
     ),
     (SERVER, Reason.API_ERROR): ReasonDoc(
         SERVER,

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 from tests.fixtures.cluster import ApiRejected, Cluster, running_operator
-from tests.integration.conftest import KUBECTL, ROOT
+from tests.fixtures.rbac import RBAC_DIR
+from tests.integration.conftest import KUBECTL
 from tests.integration.helpers import package, ready, server
 
 from mcp_operator.k8s import Kube
@@ -114,14 +115,24 @@ async def test_defaults_come_from_the_schema(real: Cluster) -> None:
         },
     )
     assert created["spec"]["source"]["version"] == "latest"
-    assert created["spec"]["install"] == {"method": "initContainer", "allowScripts": False}
+    assert created["spec"]["install"] == {
+        "method": "initContainer",
+        "allowScripts": False,
+        "wheelsOnly": False,
+    }
     created = await real.create(
         "mcpservers",
         {"apiVersion": API, "kind": "MCPServer", "metadata": {"name": "d"}, "spec": {"package": "d"}},
     )
     assert created["spec"]["enabled"] is True
     assert created["spec"]["transport"] == "stdio"
-    assert created["spec"]["bridge"] == {"sessionMode": "perSession"}
+    assert created["spec"]["bridge"] == {
+        "sessionMode": "perSession",
+        "maxSessions": 100,
+        "maxMessageBytes": 16 * 1024 * 1024,
+        "sessionIdleTimeout": "30m",
+        "requestTimeout": "10m",
+    }
 
 
 # -------------------------------------------------------------------------------- pod security
@@ -210,7 +221,7 @@ async def test_every_rendered_pod_passes_the_restricted_pod_security_standard(re
 def _token_kubeconfig(
     controlplane: Any, namespace: str, tmp: Path, rules: str = "operator-rbac.yaml"
 ) -> Path:
-    """A ServiceAccount bound only to the roles in tests/rbac/`rules`, and a kubeconfig with its token.
+    """A ServiceAccount bound only to the roles in deploy/rbac/`rules`, and a kubeconfig with its token.
 
     Every Role in the file is bound in `namespace`, which is also the operator's own namespace.
     """
@@ -221,7 +232,7 @@ def _token_kubeconfig(
     }
     with controlplane.client() as client:
         assert client.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json=sa).status_code == 201
-        for role in yaml.safe_load_all((ROOT / "tests" / "rbac" / rules).read_text()):
+        for role in yaml.safe_load_all((RBAC_DIR / rules).read_text()):
             namespaced = role["kind"] == "Role"
             role["metadata"]["name"] = f"{role['metadata']['name']}-{namespace}"
             if namespaced:
@@ -288,7 +299,8 @@ async def test_operator_works_with_only_the_rbac_we_ship(
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": "creds"},
-        "stringData": {"token": "t"},
+        "type": "mcp-operator.dev/registry-auth",  # docs/security.md#registry-credentials
+        "stringData": {"registry": npm_registry.url, "token": "t"},
     }
     await real.create("secrets", secret, api_version="v1")
     caplog.set_level(logging.DEBUG)

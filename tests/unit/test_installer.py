@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -76,38 +77,31 @@ def test_install_request_rejects_other_types() -> None:
 def test_credentials_from_env() -> None:
     assert installer.credentials_from_env({}) is None
     assert installer.credentials_from_env({"MCP_REGISTRY_USERNAME": "u"}) is None
-    assert installer.credentials_from_env({"MCP_REGISTRY_TOKEN": "t"}) == Credentials(token="t")
-    assert installer.credentials_from_env({"MCP_REGISTRY_USERNAME": "u", "MCP_REGISTRY_PASSWORD": "p"}) == (
-        Credentials(username="u", password="p")
+    bound = {"MCP_REGISTRY_AUTH_REGISTRY": "https://r.example/npm"}
+    assert installer.credentials_from_env({"MCP_REGISTRY_TOKEN": "t", **bound}) == Credentials(
+        token="t", registry="https://r.example/npm"
     )
+    assert installer.credentials_from_env(
+        {"MCP_REGISTRY_USERNAME": "u", "MCP_REGISTRY_PASSWORD": "p", **bound}
+    ) == Credentials(username="u", password="p", registry="https://r.example/npm")
+    # A Secret that names no registry (an Opaque one, a service-account token): its keys are not used.
+    assert installer.credentials_from_env({"MCP_REGISTRY_TOKEN": "t"}) is None
 
 
-def test_npmrc_keeps_secrets_in_the_environment() -> None:
-    text, env = installer.npmrc("https://r.example/npm", Credentials(token="s3cret"))
-    assert "registry=https://r.example/npm/" in text
-    assert "//r.example/npm/:_authToken=${MCP_NPM_TOKEN}" in text
-    assert "s3cret" not in text
-    assert env == {"MCP_NPM_TOKEN": "s3cret"}
-    text, env = installer.npmrc("http://127.0.0.1:4873", Credentials(username="u", password="p@ss"))
-    assert "//127.0.0.1:4873/:username=${MCP_NPM_USERNAME}" in text
-    assert "//127.0.0.1:4873/:_password=${MCP_NPM_PASSWORD_B64}" in text
-    assert env == {"MCP_NPM_USERNAME": "u", "MCP_NPM_PASSWORD_B64": base64.b64encode(b"p@ss").decode()}
-    text, env = installer.npmrc("https://r.example", None)
-    assert "_auth" not in text
-    assert env == {}
-
-
-def test_pip_index_url_carries_credentials_in_userinfo() -> None:
-    base = "https://pypi.example/repo"
-    assert installer._index_url(base, None) == f"{base}/simple/"
-    assert installer._index_url(base, Credentials(username="u", password="p/w")) == (
-        "https://u:p%2Fw@pypi.example/repo/simple/"
-    )
-    assert (
-        installer._index_url(base, Credentials(token="tok"))
-        == "https://__token__:tok@pypi.example/repo/simple/"
-    )
-    assert installer._index_url(base, Credentials(username="only")) == f"{base}/simple/"
+def test_credentials_bound_to_another_registry_stop_the_install_with_a_message() -> None:
+    creds = Credentials(token="t", registry="https://npm.example/")
+    with pytest.raises(
+        installer.UsageError, match=re.escape("are for 'https://npm.example/', not 'https://evil.example'")
+    ):
+        installer.InstallRequest(
+            source_type="npm",
+            package="tool",
+            version="1.0.0",
+            integrity="sha512-" + "A" * 86 + "==",
+            registry="https://evil.example",
+            dest="/tmp/x",
+            credentials=creds,
+        )
 
 
 class NpmFake:
@@ -124,6 +118,21 @@ class NpmFake:
         if request.url.path == "/tool/-/tool-1.0.0.tgz":
             return httpx.Response(self.status, content=self.data)
         return httpx.Response(404)
+
+
+def test_npmrc_keeps_secrets_in_the_environment() -> None:
+    text, env = installer.npmrc("https://r.example/npm", Credentials(token="s3cret"))
+    assert "registry=https://r.example/npm/" in text
+    assert "//r.example/npm/:_authToken=${MCP_NPM_TOKEN}" in text
+    assert "s3cret" not in text
+    assert env == {"MCP_NPM_TOKEN": "s3cret"}
+    text, env = installer.npmrc("http://127.0.0.1:4873", Credentials(username="u", password="p@ss"))
+    assert "//127.0.0.1:4873/:username=${MCP_NPM_USERNAME}" in text
+    assert "//127.0.0.1:4873/:_password=${MCP_NPM_PASSWORD_B64}" in text
+    assert env == {"MCP_NPM_USERNAME": "u", "MCP_NPM_PASSWORD_B64": base64.b64encode(b"p@ss").decode()}
+    text, env = installer.npmrc("https://r.example", None)
+    assert "_auth" not in text
+    assert env == {}
 
 
 def request(tmp_path: Path, **overrides: Any) -> installer.InstallRequest:

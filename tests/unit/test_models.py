@@ -72,7 +72,7 @@ def test_package_dump_is_camel_case_without_unset_optionals() -> None:
             "registry": "https://npm.example.com",
             "registryAuthSecret": "npm-creds",
         },
-        "install": {"method": "initContainer", "allowScripts": False},
+        "install": {"method": "initContainer", "allowScripts": False, "wheelsOnly": False},
         "updates": {"check": False, "interval": "24h", "policy": "none", "rolloutDeadline": "10m"},
     }
 
@@ -89,7 +89,14 @@ def test_server_dump_is_camel_case() -> None:
     out = spec.dump()
     assert out["env"] == [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
     assert out["envFrom"] == [{"configMapRef": {"name": "cm"}}]
-    assert out["bridge"] == {"sessionMode": "perSession"}
+    assert out["bridge"] == {
+        "sessionMode": "perSession",
+        "allowedOrigins": [],
+        "maxSessions": 100,
+        "maxMessageBytes": 16777216,
+        "sessionIdleTimeout": "30m",
+        "requestTimeout": "10m",
+    }
     assert out["network"] == {
         "egress": "deny",
         "egressAllow": [{"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"], "ports": []}],
@@ -147,8 +154,9 @@ SOURCES_BAD = [
     ({"type": "npm", "package": ""}, "at least 1 character"),
     ({"type": "cargo", "package": "x"}, "'npm', 'pypi' or 'oci'"),
     ({"package": "x"}, "Field required"),
-    ({"type": "npm", "package": "x", "registry": "ftp://x"}, "should match pattern"),
-    ({"type": "npm", "package": "x", "registry": "https://x/ b"}, "should match pattern"),
+    ({"type": "npm", "package": "x", "registry": "ftp://x"}, "is not a registry URL: write http"),
+    ({"type": "npm", "package": "x", "registry": "https://x/ b"}, "is not a registry URL: write http"),
+    ({"type": "npm", "package": "x", "registry": "https://u:p@x"}, "must not contain credentials"),
     ({"type": "npm", "package": "x", "registryAuthSecret": "Bad_Name"}, "should match pattern"),
     ({"type": "npm", "package": "x", "tag": "next"}, "Extra inputs are not permitted"),
 ]

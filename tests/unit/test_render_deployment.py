@@ -102,6 +102,18 @@ def all_containers(dep: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from pod(dep)["containers"]
 
 
+def process(dep: dict[str, Any]) -> list[str]:
+    """The MCP server's command line: what the bridge runs, after its `--`."""
+    command: list[str] = server_container(dep)["command"]
+    return command[command.index("--") + 1 :]
+
+
+def bridge_options(dep: dict[str, Any]) -> list[str]:
+    command: list[str] = server_container(dep)["command"]
+    assert command[:2] == ["mcp-operator", "bridge"]
+    return command[2 : command.index("--")]
+
+
 # ---------------------------------------------------------------------------------------------
 # the install init container
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +202,10 @@ def test_registry_secret_reaches_the_installer_as_optional_secret_key_refs() -> 
             "name": "MCP_REGISTRY_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": "npm-creds", "key": "password", "optional": True}},
         },
+        {
+            "name": "MCP_REGISTRY_AUTH_REGISTRY",
+            "valueFrom": {"secretKeyRef": {"name": "npm-creds", "key": "registry", "optional": True}},
+        },
     ]
     assert all("value" not in e for e in env[2:])
     # the secret goes to the installer only, never to the server process
@@ -211,6 +227,7 @@ VARIANTS = {
     ),
     "pypi": make_input(source={"type": "pypi", "package": "mcp-server-time"}),
     "shared": make_input(server={"bridge": {"sessionMode": "shared"}}),
+    "bridge-auth": make_input(server={"bridge": {"auth": {"secretRef": {"name": "mcp-token"}}}}),
     "sse": make_input(server={"transport": "sse"}),
     "oci": oci_input(),
 }
@@ -243,12 +260,24 @@ def test_bridge_command_exactly() -> None:
     assert server_container(render(inp))["command"] == [
         "mcp-operator",
         "bridge",
+        "--host",
+        "0.0.0.0",  # the bridge alone binds loopback; in a pod the Service and probes come from outside
         "--port",
         "8080",
+        "--metrics-port",
+        "9090",
         "--path",
         "/mcp",
         "--session-mode",
         "perSession",
+        "--max-sessions",
+        "100",
+        "--max-message-bytes",
+        "16777216",
+        "--idle-timeout",
+        "1800",
+        "--request-timeout",
+        "600",
         "--",
         "mcp-server-time",
         "--stdio",
@@ -257,21 +286,130 @@ def test_bridge_command_exactly() -> None:
     ]
 
 
+def test_the_default_limits_are_the_bridges_own() -> None:
+    from mcp_operator.bridge.config import DEFAULT_METRICS_PORT, BridgeConfig
+
+    defaults = BridgeConfig(command=("x",))
+    options = bridge_options(render())
+    assert options[options.index("--max-sessions") + 1] == str(defaults.max_sessions)
+    assert options[options.index("--max-message-bytes") + 1] == str(defaults.max_message_bytes)
+    assert float(options[options.index("--idle-timeout") + 1]) == defaults.idle_timeout
+    assert float(options[options.index("--request-timeout") + 1]) == defaults.request_timeout
+    assert options[options.index("--metrics-port") + 1] == str(DEFAULT_METRICS_PORT) == str(d.METRICS_PORT)
+
+
 def test_bridge_port_and_session_mode_follow_the_spec() -> None:
     inp = make_input(server={"port": 9000, "bridge": {"sessionMode": "shared"}})
     container = server_container(render(inp))
-    assert container["command"][:9] == [
-        "mcp-operator",
-        "bridge",
-        "--port",
-        "9000",
-        "--path",
-        "/mcp",
-        "--session-mode",
-        "shared",
-        "--",
+    options = bridge_options(render(inp))
+    assert options[options.index("--port") + 1] == "9000"
+    assert options[options.index("--session-mode") + 1] == "shared"
+    assert container["ports"] == [
+        {"name": "mcp", "containerPort": 9000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
     ]
-    assert container["ports"] == [{"name": "mcp", "containerPort": 9000, "protocol": "TCP"}]
+
+
+def test_bridge_limits_and_origins_follow_the_spec() -> None:
+    bridge = {
+        "maxSessions": 7,
+        "maxMessageBytes": 1048576,
+        "sessionIdleTimeout": "1h30m",
+        "requestTimeout": "45s",
+        "allowedOrigins": ["https://app.example", "http://localhost:*"],
+    }
+    options = bridge_options(render(make_input(server={"bridge": bridge})))
+    assert options[10:] == [
+        "--max-sessions",
+        "7",
+        "--max-message-bytes",
+        "1048576",
+        "--idle-timeout",
+        "5400",
+        "--request-timeout",
+        "45",
+        "--allow-origin",
+        "https://app.example",
+        "--allow-origin",
+        "http://localhost:*",
+    ]
+    assert "--auth-token-file" not in options
+
+
+def test_the_rendered_options_are_what_the_bridge_parses(tmp_path: Any) -> None:
+    """The command line the pods get, read by the bridge's own parser (the token file exists there)."""
+    from mcp_operator.bridge import cli
+
+    bridge = {
+        "auth": {"secretRef": {"name": "mcp-token"}},
+        "allowedOrigins": ["https://app.example"],
+        "maxSessions": 3,
+        "requestTimeout": "2m",
+    }
+    options = bridge_options(render(make_input(server={"bridge": bridge})))
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    at = options.index("--auth-token-file") + 1
+    assert options[at] == d.AUTH_FILE
+    options[at] = str(token)
+    config, _ = cli.parse_args([*options, "--", "/bin/true"])
+    assert (config.host, config.port, config.metrics_port) == ("0.0.0.0", 8080, 9090)
+    assert (config.max_sessions, config.request_timeout, config.idle_timeout) == (3, 120, 1800)
+    assert config.allowed_origins == ("https://app.example",)
+    assert config.auth_token_file == str(token)
+
+
+def test_the_metrics_port_is_named_in_the_pod_and_not_in_the_service() -> None:
+    from mcp_operator.render.network import service
+
+    inp = make_input()
+    ports = {p["name"]: p["containerPort"] for p in server_container(render(inp))["ports"]}
+    assert ports == {"mcp": 8080, "metrics": 9090}
+    assert [p["name"] for p in service(inp, SETTINGS)["spec"]["ports"]] == ["mcp"]
+    # A server on 9090 moves the metrics aside.
+    moved = make_input(server={"port": 9090})
+    assert {p["name"]: p["containerPort"] for p in server_container(render(moved))["ports"]} == {
+        "mcp": 9090,
+        "metrics": 9091,
+    }
+    assert bridge_options(render(moved))[5] == "9091"
+    # Without the bridge there is no metrics port.
+    direct = make_input(server={"transport": "streamable-http"})
+    assert [p["name"] for p in server_container(render(direct))["ports"]] == ["mcp"]
+
+
+def test_the_bearer_token_is_a_read_only_file_from_the_secret_key() -> None:
+    inp = make_input(server={"bridge": {"auth": {"secretRef": {"name": "mcp-token", "key": "bearer"}}}})
+    dep = render(inp)
+    container = server_container(dep)
+    options = bridge_options(dep)
+    assert options[options.index("--auth-token-file") + 1] == "/var/run/mcp-operator/bridge-auth/token"
+    assert pod(dep)["volumes"][-1] == {
+        "name": "bridge-auth",
+        "secret": {
+            "secretName": "mcp-token",
+            "items": [{"key": "bearer", "path": "token"}],
+            "defaultMode": 0o440,
+        },
+    }
+    assert container["volumeMounts"][-1] == {
+        "name": "bridge-auth",
+        "mountPath": "/var/run/mcp-operator/bridge-auth",
+        "readOnly": True,
+    }
+    # Readable by the pod's uid through its group (fsGroup), by nobody else; never in the
+    # environment or on the command line.
+    assert pod(dep)["securityContext"]["fsGroup"] == POD_UID
+    assert "mcp-token" not in str(container.get("env")) + str(container.get("envFrom"))
+    assert not any("mcp-token" in word for word in container["command"])
+    assert all(m["name"] != "bridge-auth" for m in init_container(dep)["volumeMounts"])
+    # The probes need no token: the bridge leaves /healthz and /readyz open.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "mcp"}
+    # The key defaults to 'token'.
+    default = render(make_input(server={"bridge": {"auth": {"secretRef": {"name": "s"}}}}))
+    assert pod(default)["volumes"][-1]["secret"]["items"] == [{"key": "token", "path": "token"}]
+    assert "--auth-token-file" not in bridge_options(render())
+    assert all(v["name"] != "bridge-auth" for v in pod(render())["volumes"])
 
 
 @pytest.mark.parametrize(
@@ -311,7 +449,7 @@ def test_entrypoint_precedence(
         server={"args": server_args},
     )
     assert d.entrypoint(inp) == expected
-    assert server_container(render(inp))["command"][9:] == expected
+    assert process(render(inp)) == expected
 
 
 def test_override_command_without_args_does_not_inherit_detected_args() -> None:
@@ -344,7 +482,7 @@ def test_status_entrypoint_is_not_read(
 ) -> None:
     inp = make_input(package=package, status={"detectedCommand": ["mcp-server-time"], "entrypoint": stale})
     assert d.entrypoint(inp) == expected
-    assert server_container(render(inp))["command"][9:] == expected
+    assert process(render(inp)) == expected
 
 
 def test_server_args_are_appended_after_the_entrypoint() -> None:
@@ -532,6 +670,19 @@ def test_restricted_pod_security(inp: ServerInput) -> None:
         assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
         assert "privileged" not in sc or sc["privileged"] is False
         assert "ports" not in container or all("hostPort" not in p for p in container["ports"])
+    # Volume types the restricted profile allows.
+    allowed = {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+    for volume in spec["volumes"]:
+        assert set(volume) - {"name"} <= allowed, volume
 
 
 def test_writable_paths_are_empty_dirs() -> None:

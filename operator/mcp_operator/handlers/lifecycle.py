@@ -11,7 +11,7 @@ import kopf
 
 from mcp_operator.handlers import autoinstall, controller, state
 from mcp_operator.k8s import Kube
-from mcp_operator.registries import http, limits
+from mcp_operator.registries import bounded, http, limits
 
 REGISTRY_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 _tasks: list[asyncio.Task[Any]] = []
@@ -33,6 +33,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         concurrency=int(tuning.registry_concurrency), rate=rate, burst=max(1, int(rate))
     )
     http.DEFAULT_CACHE.default_fresh = tuning.registry_fresh
+    read = bounded.DEFAULT_READ_LIMITS  # caps on what registries send (docs/security.md)
+    read.document_bytes, read.artifact_bytes = tuning.max_document_bytes, tuning.max_artifact_bytes
+    read.unpacked_bytes, read.deadline = tuning.max_unpacked_bytes, tuning.registry_deadline
     # runner.operate() reads the predefined packages before kopf starts, to stop on a bad file at once.
     predefined = memo.get("predefined") or autoinstall.load()
     state.clear()

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mcp_operator import registries, upgrade_plan
+from mcp_operator import allowlist, registries, upgrade_plan
 from mcp_operator.handlers import report, state, upgrades
 from mcp_operator.handlers.auth import SecretProblem, credentials
 from mcp_operator.handlers.cache import Key
@@ -46,6 +46,12 @@ async def reconcile_package(key: Key) -> float | Outcome:
     except ValidationError as exc:
         message = describe_validation(exc, "MCPPackage")
         await _fail(key, body, memory, old, generation, Reason.INVALID_SPEC, message, transient=False)
+        return Outcome.DONE
+
+    refused = allowlist.refusal(spec.source, ctx.settings.allowed_registries, ctx.settings.allowed_packages)
+    if refused is not None:
+        if condition_reason(old) != Reason.NOT_ALLOWED or old.observed_generation != generation:
+            await _fail(key, body, memory, old, generation, Reason.NOT_ALLOWED, refused, transient=False)
         return Outcome.DONE
 
     source = package_status.source_key(spec.source)
@@ -87,7 +93,7 @@ async def _resolve(
 ) -> float | Outcome:
     ctx = state.get()
     try:
-        creds = await credentials(key[0], spec.source.registry_auth_secret)
+        creds = await credentials(key[0], spec.source)
         found = await registries.resolve(
             spec.source.type,  # type: ignore[arg-type]
             spec.source.package,
@@ -166,6 +172,11 @@ async def _fail(
     status = package_status.failed(old, generation, reason=reason, message=message, transient=transient)
     await report.write_status(PACKAGE, *key, body, memory, status)
     await report.post_event(PACKAGE, *key, memory, "Warning", reason, message)
+
+
+def condition_reason(status: MCPPackageStatus) -> str | None:
+    ready = next((c for c in status.conditions if c.type == "Ready"), None)
+    return ready.reason if ready is not None else None
 
 
 def _after(delay: float | None) -> float | Outcome:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from mcp_operator import allowlist
 from mcp_operator.handlers.cache import Cache
 from mcp_operator.handlers.memory import Memories
 from mcp_operator.handlers.queue import WorkQueue
@@ -35,6 +36,11 @@ class Tuning:
     registry_fresh: float = 60.0  # a registry answer without its own lifetime is fresh this long
     verify_interval: float = 600.0  # a running server's MCP handshake is repeated this often
     verify_timeout: float = 10.0  # seconds one MCP handshake may take in all
+    # What the operator reads of a registry at most (registries/bounded.py)
+    max_document_bytes: int = 64 * 1024 * 1024  # a registry document: packument, index page, manifest
+    max_artifact_bytes: int = 100 * 1024 * 1024  # a wheel or sdist downloaded to read its entry points
+    max_unpacked_bytes: int = 1024 * 1024 * 1024  # what such an archive may unpack to
+    registry_deadline: float = 120.0  # seconds one registry request may take in all, body included
 
 
 @dataclass
@@ -95,6 +101,8 @@ def settings_from_env() -> Settings:
         image_pull_policy=os.environ.get("MCP_OPERATOR_IMAGE_PULL_POLICY", "IfNotPresent"),
         progress_deadline_seconds=int(_number("MCP_OPERATOR_PROGRESS_DEADLINE", 300)),
         suspend_broken=_flag("MCP_OPERATOR_SUSPEND_BROKEN"),
+        allowed_registries=allowlist.parse(os.environ.get("MCP_OPERATOR_ALLOWED_REGISTRIES")),
+        allowed_packages=allowlist.parse(os.environ.get("MCP_OPERATOR_ALLOWED_PACKAGES")),
     )
 
 
@@ -119,6 +127,10 @@ def tuning_from_env() -> Tuning:
         registry_fresh=_number("MCP_OPERATOR_REGISTRY_FRESH", Tuning.registry_fresh, minimum=0),
         verify_interval=_number("MCP_OPERATOR_VERIFY_INTERVAL", Tuning.verify_interval),
         verify_timeout=_number("MCP_OPERATOR_VERIFY_TIMEOUT", Tuning.verify_timeout),
+        max_document_bytes=int(_number("MCP_OPERATOR_MAX_DOCUMENT_BYTES", Tuning.max_document_bytes)),
+        max_artifact_bytes=int(_number("MCP_OPERATOR_MAX_ARTIFACT_BYTES", Tuning.max_artifact_bytes)),
+        max_unpacked_bytes=int(_number("MCP_OPERATOR_MAX_UNPACKED_BYTES", Tuning.max_unpacked_bytes)),
+        registry_deadline=_number("MCP_OPERATOR_REGISTRY_DEADLINE", Tuning.registry_deadline),
     )
 
 

@@ -181,7 +181,7 @@ async def _catalog(subject: Subject) -> versions.Verdict:
         source.type,  # type: ignore[arg-type]
         source.package,
         registry=source.registry,
-        credentials=await credentials(subject.key[0], source.registry_auth_secret),
+        credentials=await credentials(subject.key[0], source),
         client=state.get().http,
     )
     return versions.verdict(
@@ -203,7 +203,7 @@ async def _resolve_exact(subject: Subject, version: str) -> Pin:
         source.package,
         version,
         registry=source.registry,
-        credentials=await credentials(subject.key[0], source.registry_auth_secret),
+        credentials=await credentials(subject.key[0], source),
         client=state.get().http,
     )
     return pin_from(subject, found)

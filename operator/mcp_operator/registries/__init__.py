@@ -36,6 +36,7 @@ __all__ = [
     "RetryPolicy",
     "VersionNotFound",
     "catalog",
+    "effective_registry",
     "resolve",
 ]
 
@@ -114,4 +115,24 @@ async def catalog(
 
         oci = OciClient(client, credentials=credentials)
         return await oci.catalog(package, registry=registry)
+    raise InvalidSpec(f"source type {source_type!r} is not supported; use npm, pypi or oci")
+
+
+def effective_registry(source_type: str, package: str, registry: str | None) -> tuple[str, str | None]:
+    """The registry URL a package is fetched from (defaults filled in, normalised as the clients
+    do), and for images the registry host[:port]: what registry credentials must be bound to."""
+    if source_type == "npm":
+        from mcp_operator.registries.http import normalise_registry_url
+        from mcp_operator.registries.npm import DEFAULT_NPM_REGISTRY
+
+        return normalise_registry_url(registry or DEFAULT_NPM_REGISTRY), None
+    if source_type == "pypi":
+        from mcp_operator.registries.pypi import index_base
+
+        return index_base(registry), None
+    if source_type == "oci":
+        from mcp_operator.registries.oci import parse_reference
+
+        ref = parse_reference(package, registry)
+        return ref.base_url, ref.registry
     raise InvalidSpec(f"source type {source_type!r} is not supported; use npm, pypi or oci")

@@ -46,6 +46,17 @@ class InvalidPackage(RegistryError):
     transient = False
 
 
+class TooLarge(InvalidPackage):
+    """A registry sent more than the operator reads: a document or artifact over its size cap, or an
+    archive that unpacks to too much or holds too many files (registries/bounded.py). The message
+    names the cap and the setting that raises it."""
+
+
+class TooSlow(RegistryUnavailable):
+    """A registry answer did not finish within the deadline of one request (a server trickling
+    bytes, or sending without end); retried later like any unavailable registry."""
+
+
 class InvalidSpec(RegistryError):
     """spec.source is unusable as written: a version spec or registry URL that cannot work."""
 

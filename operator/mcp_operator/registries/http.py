@@ -20,6 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from mcp_operator.registries import bounded
+from mcp_operator.registries.binding import url_allowed
+from mcp_operator.registries.bounded import Cap
 from mcp_operator.registries.errors import InvalidSpec, RegistryAuthFailed, RegistryUnavailable
 from mcp_operator.registries.limits import DEFAULT_HOST_LIMITS, HostGate, HostLimit, HostLimits, origin_of
 from mcp_operator.registries.types import Credentials
@@ -131,9 +134,12 @@ def basic_header(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-def auth_headers(credentials: Credentials | None) -> dict[str, str]:
-    """npm/PyPI style auth: a token as Bearer, a username/password as Basic."""
+def auth_headers(credentials: Credentials | None, url: str | None = None) -> dict[str, str]:
+    """npm/PyPI style auth: a token as Bearer, a username/password as Basic; none for a `url` the
+    credentials are not bound to (registries/binding.py)."""
     if credentials is None:
+        return {}
+    if url is not None and credentials.registry is not None and not url_allowed(credentials.registry, url):
         return {}
     if credentials.token:
         return {"Authorization": f"Bearer {credentials.token}"}
@@ -332,6 +338,7 @@ async def fetch(
     sleep: Sleep = asyncio.sleep,
     ok_statuses: frozenset[int] = frozenset({404, 401, 403}),
     limits: HostLimits | None = None,
+    cap: Cap | None = None,
 ) -> Fetched:
     """Send a request with retries for transient failures; return the final response.
 
@@ -342,6 +349,9 @@ async def fetch(
     ``what`` names the thing asked for, e.g. "npm package 'foo' from https://registry.npmjs.org".
     Every try waits for a slot and a token of the URL's host (``limits``, default
     :data:`DEFAULT_HOST_LIMITS`); backoff sleeps hold neither.
+    The body is streamed and read within ``cap`` (default: the registry document cap) and each try
+    within a total deadline (registries/bounded.py): :class:`TooLarge` past the cap, :class:`TooSlow`
+    past the deadline, neither retried here.
     """
     retry = retry or DEFAULT_RETRY  # looked up per call, so tests and operators can tune it
     limits = DEFAULT_HOST_LIMITS if limits is None else limits  # looked up per call too
@@ -364,7 +374,16 @@ async def fetch(
         retry_after: float | None = None
         try:
             async with limits.gate(url).slot():
-                response = await client.request(method, url, headers=request_headers, follow_redirects=True)
+                response = await bounded.receive(
+                    client,
+                    method,
+                    url,
+                    headers=request_headers,
+                    what=what,
+                    where=redact(url),
+                    cap=bounded.document_cap() if cap is None else cap,
+                    body_for=lambda status: status < 300 or status in ok_statuses,
+                )
         except httpx.TransportError as exc:  # connect errors, timeouts, protocol errors
             problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         else:
@@ -403,15 +422,24 @@ async def fetch_document(
     cache: ResponseCache | None,
 ) -> Fetched:
     """GET a registry document with npm/PyPI-style auth; a 401/403 becomes RegistryAuthFailed."""
-    headers = {"Accept": accept, **auth_headers(credentials)}
+    sent = auth_headers(credentials, url)
+    headers = {"Accept": accept, **sent}
     fetched = await fetch(client, url, what=what, headers=headers, retry=retry, cache=cache)
-    raise_for_auth(fetched, what, url)
+    raise_for_auth(fetched, what, url, sent=bool(sent))
     return fetched
 
 
-def raise_for_auth(fetched: Fetched, what: str, url: str) -> None:
+def raise_for_auth(fetched: Fetched, what: str, url: str, *, sent: bool = True) -> None:
+    """401/403 as RegistryAuthFailed, saying what to do: check the credentials that were sent, or
+    give some (`sent`: whether the request carried any)."""
     if fetched.status in {401, 403}:
+        advice = (
+            "check the credentials in the Secret named by spec.source.registryAuthSecret"
+            if sent
+            else "the registry needs credentials: set spec.source.registryAuthSecret to a Secret of "
+            "type mcp-operator.dev/registry-auth bound to this registry "
+            "(docs/security.md#registry-credentials)"
+        )
         raise RegistryAuthFailed(
-            f"{what}: the registry {redact(url)} refused access (HTTP {fetched.status}); "
-            "check the credentials in spec.source.registryAuthSecret"
+            f"{what}: the registry {redact(url)} refused access (HTTP {fetched.status}); {advice}"
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from mcp_operator.registries import semver
+from mcp_operator.registries import bounded, semver
 from mcp_operator.registries.errors import InvalidPackage, InvalidSpec, PackageNotFound, VersionNotFound
 from mcp_operator.registries.http import (
     DEFAULT_CACHE,
@@ -96,7 +96,7 @@ class NpmClient:
                 "check spec.source.package or spec.source.registry"
             )
         try:
-            doc = fetched.json()
+            doc = await bounded.parse_json(fetched.content)  # off the loop for a big packument
         except ValueError as exc:
             raise InvalidPackage(
                 f"npm registry {self.registry} sent an unreadable document for {name!r}; "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +9,8 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from mcp_operator.registries import bounded
+from mcp_operator.registries.binding import host_allowed, same_origin
 from mcp_operator.registries.errors import (
     InvalidPackage,
     InvalidSpec,
@@ -124,9 +124,9 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def _error_codes(content: bytes) -> set[str]:
+async def _error_codes(content: bytes) -> set[str]:
     try:
-        doc = json.loads(content)
+        doc = await bounded.parse_json(content)
     except ValueError:
         return set()
     errors = doc.get("errors") if isinstance(doc, dict) else None
@@ -141,10 +141,19 @@ class OciClient:
     platform: tuple[str, str] = ("linux", "amd64")
     _tokens: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
 
-    def _basic(self) -> tuple[str, str] | None:
+    def _basic(self, ref: ImageReference | None = None, url: str | None = None) -> tuple[str, str] | None:
+        """The credentials for a request to `url` on behalf of `ref`'s registry: only if they are
+        bound to that registry's host, and only to it or to the token realm it names over https."""
         c = self.credentials
         if c is None:
             return None
+        if ref is not None and c.registry is not None:
+            registry_url = ref.base_url + "/"
+            plain = registry_url.startswith("http://")
+            if not host_allowed(c.registry, registry_url, allow_http=plain):
+                return None
+            if url is not None and not (url.startswith("https://") or same_origin(url, registry_url)):
+                return None
         if c.username is not None and c.password is not None:
             return (c.username, c.password)
         if c.token:
@@ -165,7 +174,7 @@ class OciClient:
             query["service"] = params["service"]
         url = realm + ("&" if parts.query else "?") + urlencode(query)
         headers: dict[str, str] = {}
-        basic = self._basic()
+        basic = self._basic(ref, url)
         if basic is not None:
             headers["Authorization"] = basic_header(*basic)
         fetched = await fetch(
@@ -182,7 +191,7 @@ class OciClient:
                 f"{ref.repository} (HTTP {fetched.status}); check spec.source.registryAuthSecret"
             )
         try:
-            doc = json.loads(fetched.content)
+            doc = await bounded.parse_json(fetched.content)
             token = doc.get("token") or doc.get("access_token")
         except (ValueError, AttributeError):
             token = None
@@ -209,14 +218,15 @@ class OciClient:
                 if token:  # expired or too narrow: forget it and ask again
                     self._tokens = {k: v for k, v in self._tokens.items() if v != token}
                 headers["Authorization"] = f"Bearer {await self._token(ref, params)}"
-            elif scheme == "basic" and self._basic() is not None:
-                basic = self._basic()
+            elif scheme == "basic" and self._basic(ref, url) is not None:
+                basic = self._basic(ref, url)
                 assert basic is not None
                 headers["Authorization"] = basic_header(*basic)
             else:
                 raise RegistryAuthFailed(
-                    f"{what}: registry {ref.registry} requires credentials; "
-                    "set spec.source.registryAuthSecret"
+                    f"{what}: registry {ref.registry} requires credentials: set "
+                    "spec.source.registryAuthSecret to a Secret of type kubernetes.io/dockerconfigjson "
+                    f"with an entry for {ref.registry} (kubectl create secret docker-registry)"
                 )
             fetched = await fetch(
                 self.client, url, method=method, what=what, headers=headers, retry=self.retry, cache=None
@@ -236,7 +246,7 @@ class OciClient:
         if fetched.status == 404:
             return None
         try:
-            tags = json.loads(fetched.content).get("tags") or []
+            tags = (await bounded.parse_json(fetched.content)).get("tags") or []
         except (ValueError, AttributeError):
             return []
         return [t for t in tags if isinstance(t, str)]
@@ -245,7 +255,7 @@ class OciClient:
         what = f"image {ref.registry}/{ref.repository}:{reference}"
         fetched = await self._get(ref, f"manifests/{reference}", accept=MANIFEST_ACCEPT, what=what)
         if fetched.status == 404:
-            codes = _error_codes(fetched.content)
+            codes = await _error_codes(fetched.content)
             tags = None if "NAME_UNKNOWN" in codes else await self.tags(ref)
             if tags is None:
                 raise PackageNotFound(
@@ -257,14 +267,14 @@ class OciClient:
                 f"image {ref.registry}/{ref.repository} has no tag {reference!r}; available tags: {shown}; "
                 "fix spec.source.version"
             )
-        digest = "sha256:" + hashlib.sha256(fetched.content).hexdigest()
+        digest = "sha256:" + await bounded.sha256_hex(fetched.content)
         header = fetched.headers.get("docker-content-digest")
         if header and header.startswith("sha256:") and header != digest:
             raise InvalidPackage(
                 f"{what}: the registry's Docker-Content-Digest {header} does not match the manifest it sent"
             )
         try:
-            doc = json.loads(fetched.content)
+            doc = await bounded.parse_json(fetched.content)
         except ValueError as exc:
             raise InvalidPackage(f"{what}: the manifest is not JSON") from exc
         if not isinstance(doc, dict):
@@ -302,7 +312,7 @@ class OciClient:
         if blob.status != 200:
             return ()
         try:
-            image = json.loads(blob.content)
+            image = await bounded.parse_json(blob.content)
         except ValueError:
             return ()
         cfg = image.get("config") if isinstance(image, dict) else None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import configparser
-import io
-import json
 import re
 import tarfile
 import tomllib
 import zipfile
 from collections import OrderedDict
+from contextlib import closing
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -26,6 +25,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from mcp_operator.registries import bounded
+from mcp_operator.registries.bounded import Cap, ReadLimits
 from mcp_operator.registries.errors import (
     InvalidPackage,
     InvalidSpec,
@@ -60,7 +61,6 @@ DEFAULT_PYPI_REGISTRY = "https://pypi.org"
 SIMPLE_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.2, text/html; q=0.01"
 )
-MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
 _NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -285,45 +285,112 @@ def scripts_from_entry_points(text: str) -> list[str]:
     return [k.strip() for k in parser["console_scripts"] if k.strip()]
 
 
-def scripts_from_wheel(data: bytes) -> list[str]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for member in archive.namelist():
-            parts = member.split("/")
+def scripts_from_wheel(
+    data: bytes, *, what: str = "the wheel", limits: ReadLimits | None = None
+) -> list[str]:
+    """console scripts of a wheel's ``*.dist-info/entry_points.txt``. Only that member is read, in
+    bounded chunks; the archive is checked against the caps first (registries/bounded.py) and never
+    extracted, so member paths do not matter."""
+    with bounded.open_wheel(data, what=what, limits=limits) as archive:
+        for info in archive.infolist():
+            parts = info.filename.split("/")
             if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "entry_points.txt":
-                return scripts_from_entry_points(archive.read(member).decode("utf-8", "replace"))
+                with archive.open(info) as handle:
+                    text = bounded.read_member(
+                        handle, declared=info.file_size, what=what, name=info.filename, limits=limits
+                    )
+                return scripts_from_entry_points(text.decode("utf-8", "replace"))
     return []
 
 
-def scripts_from_sdist(data: bytes) -> list[str]:
-    """console scripts declared in an sdist's pyproject.toml ([project.scripts]) or setup.cfg."""
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        members = {m.name: m for m in archive.getmembers() if m.isfile() and m.name.count("/") == 1}
-        for name, member in members.items():
-            if name.endswith("/pyproject.toml"):
-                handle = archive.extractfile(member)
-                if handle is None:  # pragma: no cover - isfile() guarantees a handle
-                    continue
-                try:
-                    doc = tomllib.loads(handle.read().decode("utf-8", "replace"))
-                except tomllib.TOMLDecodeError:
-                    continue
-                project = doc.get("project")
-                scripts = project.get("scripts") if isinstance(project, dict) else None
-                if isinstance(scripts, dict) and scripts:
-                    return [str(k) for k in scripts]
-        for name, member in members.items():
+def _sdist_metadata(name: str) -> bool:
+    return name.count("/") == 1 and name.endswith(("/pyproject.toml", "/setup.cfg"))
+
+
+def scripts_from_sdist(
+    data: bytes, *, what: str = "the sdist", limits: ReadLimits | None = None
+) -> list[str]:
+    """console scripts declared in an sdist's pyproject.toml ([project.scripts]) or setup.cfg.
+
+    One capped pass over the decompressed archive (registries/bounded.py); only those two files at
+    the top level are read, nothing is extracted.
+    """
+    configs: list[bytes] = []
+    with closing(bounded.tar_files(data, what=what, wanted=_sdist_metadata, limits=limits)) as files:
+        for name, content in files:
             if name.endswith("/setup.cfg"):
-                handle = archive.extractfile(member)
-                if handle is None:  # pragma: no cover
-                    continue
-                parser = configparser.ConfigParser(interpolation=None)
-                try:
-                    parser.read_string(handle.read().decode("utf-8", "replace"))
-                    value = parser.get("options.entry_points", "console_scripts", fallback="")
-                except configparser.Error:
-                    continue
-                return [line.split("=", 1)[0].strip() for line in value.splitlines() if "=" in line]
+                configs.append(content)
+                continue
+            try:
+                doc = tomllib.loads(content.decode("utf-8", "replace"))
+            except tomllib.TOMLDecodeError:
+                continue
+            project = doc.get("project")
+            scripts = project.get("scripts") if isinstance(project, dict) else None
+            if isinstance(scripts, dict) and scripts:
+                return [str(k) for k in scripts]
+    for content in configs:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(content.decode("utf-8", "replace"))
+            value = parser.get("options.entry_points", "console_scripts", fallback="")
+        except configparser.Error:
+            continue
+        return [line.split("=", 1)[0].strip() for line in value.splitlines() if "=" in line]
     return []
+
+
+def _releases_from_json(doc: object, url: str) -> dict[str, list[PyFile]] | None:
+    """version -> files from a JSON API document (None: not one); relative URLs resolved against `url`."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("releases"), dict):
+        return None
+    releases: dict[str, list[PyFile]] = {}
+    for version, files in doc["releases"].items():
+        entries = []
+        for f in files if isinstance(files, list) else []:
+            if (
+                not isinstance(f, dict)
+                or not isinstance(f.get("filename"), str)
+                or not isinstance(f.get("url"), str)
+            ):
+                continue
+            # Mirrors may answer with URLs relative to the JSON document: resolve them.
+            absolute = urljoin(url, f["url"])
+            entries.append(
+                PyFile(
+                    filename=f["filename"],
+                    url=absolute,
+                    sha256=_sha256_of(absolute, f.get("digests")),
+                    version=str(version),
+                    yanked=bool(f.get("yanked")),
+                )
+            )
+        releases[str(version)] = entries
+    return releases
+
+
+def _files_from_pep691(doc: object, url: str) -> list[tuple[str, str, object, bool]]:
+    files: list[tuple[str, str, object, bool]] = []
+    for f in doc.get("files", []) if isinstance(doc, dict) else []:
+        if isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str):
+            files.append(
+                (f["filename"], urljoin(url, f["url"]), f.get("hashes"), bool(f.get("yanked", False)))
+            )
+    return files
+
+
+def _files_from_html(content: bytes, url: str) -> list[tuple[str, str, object, bool]]:
+    files: list[tuple[str, str, object, bool]] = []
+    parser = _LinkParser()
+    parser.feed(content.decode("utf-8", "replace"))
+    for link in parser.links:
+        href = link.get("href")
+        if not href:
+            continue
+        absolute = urljoin(url, href)
+        filename = _strip_fragment(absolute).rsplit("/", 1)[-1]
+        files.append((filename, absolute, None, "data-yanked" in link))
+    return files
 
 
 @dataclass
@@ -374,34 +441,11 @@ class PypiClient:
         if fetched.status == 404:
             return None
         try:
-            doc = json.loads(fetched.content)
+            doc = await bounded.parse_json(fetched.content)
         except ValueError:
             return None  # not a JSON API: fall back to the simple index
-        if not isinstance(doc, dict) or not isinstance(doc.get("releases"), dict):
-            return None
-        releases: dict[str, list[PyFile]] = {}
-        for version, files in doc["releases"].items():
-            entries = []
-            for f in files if isinstance(files, list) else []:
-                if (
-                    not isinstance(f, dict)
-                    or not isinstance(f.get("filename"), str)
-                    or not isinstance(f.get("url"), str)
-                ):
-                    continue
-                # Mirrors may answer with URLs relative to the JSON document: resolve them.
-                absolute = urljoin(fetched.url, f["url"])
-                entries.append(
-                    PyFile(
-                        filename=f["filename"],
-                        url=absolute,
-                        sha256=_sha256_of(absolute, f.get("digests")),
-                        version=str(version),
-                        yanked=bool(f.get("yanked")),
-                    )
-                )
-            releases[str(version)] = entries
-        return releases
+        # Thousands of files for a big project: built off the loop, like the parse.
+        return await bounded.offload(len(fetched.content), _releases_from_json, doc, fetched.url)
 
     async def _simple(self, project: str) -> dict[str, list[PyFile]] | None:
         url = f"{self.base}/simple/{project}/"
@@ -409,32 +453,17 @@ class PypiClient:
         if fetched.status == 404:
             return None
         content_type = fetched.headers.get("content-type", "")
-        files: list[tuple[str, str, object, bool]] = []  # filename, absolute url, hashes, yanked
+        files: list[tuple[str, str, object, bool]]  # filename, absolute url, hashes, yanked
         if "json" in content_type:
             try:
-                doc = json.loads(fetched.content)
+                doc = await bounded.parse_json(fetched.content)
             except ValueError as exc:
                 raise InvalidPackage(f"PyPI index {self.base} sent unreadable JSON for {project!r}") from exc
-            for f in doc.get("files", []) if isinstance(doc, dict) else []:
-                if (
-                    isinstance(f, dict)
-                    and isinstance(f.get("filename"), str)
-                    and isinstance(f.get("url"), str)
-                ):
-                    yanked = f.get("yanked", False)
-                    files.append(
-                        (f["filename"], urljoin(fetched.url, f["url"]), f.get("hashes"), bool(yanked))
-                    )
-        else:
-            parser = _LinkParser()
-            parser.feed(fetched.content.decode("utf-8", "replace"))
-            for link in parser.links:
-                href = link.get("href")
-                if not href:
-                    continue
-                absolute = urljoin(fetched.url, href)
-                filename = _strip_fragment(absolute).rsplit("/", 1)[-1]
-                files.append((filename, absolute, None, "data-yanked" in link))
+            files = _files_from_pep691(doc, fetched.url)
+        else:  # HTMLParser is pure Python: a big page is parsed off the loop
+            files = await bounded.offload(
+                len(fetched.content), _files_from_html, fetched.content, fetched.url
+            )
         releases: dict[str, list[PyFile]] = {}
         for filename, absolute, hashes, yanked in files:
             version = _file_version(project, filename)
@@ -445,22 +474,26 @@ class PypiClient:
             )
         return releases
 
-    async def download(self, file: PyFile, *, limit: int = MAX_ARTIFACT_BYTES) -> bytes:
-        """Download an artifact and check its sha256."""
-        import hashlib
-
+    async def download(self, file: PyFile, *, limit: int | None = None) -> bytes:
+        """Download an artifact (streamed, at most `limit` bytes, default the artifact cap) and check
+        its sha256."""
         what = f"PyPI file {file.filename!r}"
         normalise_registry_url(_strip_fragment(file.url), what="artifact")
-        headers = auth_headers(self.credentials) if _same_origin(file.url, self.base) else {}
-        fetched = await fetch(self.client, file.url, what=what, headers=headers, retry=self.retry, cache=None)
+        headers = auth_headers(self.credentials, file.url) if _same_origin(file.url, self.base) else {}
+        cap = (
+            bounded.artifact_cap()
+            if limit is None
+            else Cap(limit, bounded.artifact_cap().setting, "an artifact")
+        )
+        fetched = await fetch(
+            self.client, file.url, what=what, headers=headers, retry=self.retry, cache=None, cap=cap
+        )
         raise_for_auth(fetched, what, file.url)
         if fetched.status != 200:
             raise RegistryUnavailable(
                 f"{what} could not be downloaded from {redact(file.url)} (HTTP {fetched.status})"
             )
-        if len(fetched.content) > limit:
-            raise InvalidPackage(f"{what} is larger than {limit} bytes")
-        if file.sha256 and hashlib.sha256(fetched.content).hexdigest() != file.sha256:
+        if file.sha256 and await bounded.sha256_hex(fetched.content) != file.sha256:
             raise InvalidPackage(
                 f"{what} from {redact(file.url)} does not match the sha256 the index lists; "
                 "the index or a proxy serves corrupt files: check spec.source.registry"
@@ -471,19 +504,22 @@ class PypiClient:
         key = file.sha256 or file.url
         if key in _COMMAND_CACHE:
             return _COMMAND_CACHE[key]
-        data = await self.download(file)
-        try:
-            scripts = (
-                scripts_from_wheel(data)
-                if file.is_wheel
-                else scripts_from_sdist(data)
-                if file.filename.endswith(".tar.gz")
-                else []
-            )
-        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
-            raise InvalidPackage(
-                f"PyPI file {file.filename!r} of {project!r} is not a readable archive; pick another version"
-            ) from exc
+        what = f"PyPI file {file.filename!r} of {project!r}"
+        # At most DEFAULT_READ_LIMITS.artifacts_at_once artifacts in memory at once; inspected off the
+        # loop (zlib releases the GIL), within the archive caps.
+        async with bounded.artifact_slot():
+            data = await self.download(file)
+            try:
+                if file.is_wheel:
+                    scripts = await bounded.offload(len(data), scripts_from_wheel, data, what=what)
+                elif file.filename.endswith(".tar.gz"):
+                    scripts = await bounded.offload(len(data), scripts_from_sdist, data, what=what)
+                else:
+                    scripts = []
+            except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+                raise InvalidPackage(f"{what} is not a readable archive; pick another version") from exc
+            finally:
+                del data
         command = _pick_script(project, scripts)
         _COMMAND_CACHE[key] = command
         while len(_COMMAND_CACHE) > 1024:

@@ -13,11 +13,14 @@ class Credentials:
     username: str | None = None
     password: str | None = None
     token: str | None = None
+    # Where they may be sent (registries/binding.py): a registry URL (npm, PyPI) or a registry host
+    # (images), from the Secret that holds them. None: only to the registry they were given with.
+    registry: str | None = None
 
     def __repr__(self) -> str:  # never print secrets
         return (
             f"Credentials(username={self.username!r}, password={'***' if self.password else None}, "
-            f"token={'***' if self.token else None})"
+            f"token={'***' if self.token else None}, registry={self.registry!r})"
         )
 
 

@@ -8,6 +8,7 @@ from mcp_operator.models import (
     EnvFromSource,
     EnvVar,
     InstallMethod,
+    MCPServerSpec,
     SourceType,
     Transport,
 )
@@ -20,8 +21,14 @@ from mcp_operator.render.labels import (
 )
 from mcp_operator.render.package_status import entrypoint_of
 from mcp_operator.render.self_heal import REINSTALL_ANNOTATION
+from mcp_operator.validation import parse_duration
 
 BRIDGE_PATH = "/mcp"
+METRICS_PORT = 9090  # the bridge's Prometheus /metrics, on a port of its own: not in the Service
+AUTH_VOLUME = "bridge-auth"
+AUTH_DIR = "/var/run/mcp-operator/bridge-auth"
+AUTH_FILE = f"{AUTH_DIR}/token"
+AUTH_FILE_MODE = 0o440  # root:fsGroup (the pod's uid 10001), read-only
 SEARCH_PATH = f"{INSTALL_DIR}/node_modules/.bin:{INSTALL_DIR}/bin:/usr/local/bin:/usr/bin:/bin"
 
 
@@ -88,6 +95,7 @@ def _registry_credentials(secret: str | None) -> list[dict[str, Any]]:
             ("MCP_REGISTRY_TOKEN", "token"),
             ("MCP_REGISTRY_USERNAME", "username"),
             ("MCP_REGISTRY_PASSWORD", "password"),
+            ("MCP_REGISTRY_AUTH_REGISTRY", "registry"),  # where the installer may send them
         )
     ]
 
@@ -115,6 +123,8 @@ def install_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
         command += ["--registry", source.registry]
     if inp.package_spec.install.allow_scripts:
         command.append("--allow-scripts")
+    if inp.package_spec.install.wheels_only and source.type == SourceType.PYPI:
+        command.append("--wheels-only")
     return {
         "name": "install",
         "image": settings.runtime_image,
@@ -157,29 +167,76 @@ def probes(transport: str, path: str) -> dict[str, Any]:
     }
 
 
+def metrics_port(spec: MCPServerSpec) -> int:
+    """The bridge's metrics port: 9090, or 9091 when the server itself serves MCP on 9090."""
+    return METRICS_PORT if spec.port != METRICS_PORT else METRICS_PORT + 1
+
+
+def bridge_args(spec: MCPServerSpec) -> list[str]:
+    """The bridge's options: every interface of the pod (standalone it binds loopback), the limits
+    and who may call it, from spec.bridge."""
+    bridge = spec.bridge
+    args = [
+        "--host",
+        "0.0.0.0",  # noqa: S104 - the pod's front door: the Service and the kubelet's probes come from outside
+        "--port",
+        str(spec.port),
+        "--metrics-port",
+        str(metrics_port(spec)),
+        "--path",
+        BRIDGE_PATH,
+        "--session-mode",
+        str(bridge.session_mode),
+        "--max-sessions",
+        str(bridge.max_sessions),
+        "--max-message-bytes",
+        str(bridge.max_message_bytes),
+        "--idle-timeout",
+        str(parse_duration(bridge.session_idle_timeout)),
+        "--request-timeout",
+        str(parse_duration(bridge.request_timeout)),
+    ]
+    for origin in bridge.allowed_origins:
+        args += ["--allow-origin", origin]
+    if bridge.auth is not None:
+        args += ["--auth-token-file", AUTH_FILE]
+    return args
+
+
+def _runs_the_bridge(inp: ServerInput) -> bool:
+    return inp.spec.transport == Transport.STDIO and inp.package_spec.source.type != SourceType.OCI
+
+
+def auth_volume(inp: ServerInput) -> dict[str, Any] | None:
+    """The Secret key with the bridge's bearer token, as one read-only file (never an env var)."""
+    auth = inp.spec.bridge.auth
+    if auth is None or not _runs_the_bridge(inp):
+        return None
+    ref = auth.secret_ref
+    return {
+        "name": AUTH_VOLUME,
+        "secret": {
+            "secretName": ref.name,
+            "items": [{"key": ref.key, "path": AUTH_FILE.rsplit("/", 1)[1]}],
+            "defaultMode": AUTH_FILE_MODE,
+        },
+    }
+
+
 def server_container(inp: ServerInput, settings: Settings) -> dict[str, Any]:
     spec = inp.spec
     source = inp.package_spec.source
     if source.type == SourceType.OCI:
         return _image_container(inp, settings)
     process = entrypoint(inp)
-    if spec.transport == Transport.STDIO:
-        command = [
-            "mcp-operator",
-            "bridge",
-            "--port",
-            str(spec.port),
-            "--path",
-            BRIDGE_PATH,
-            "--session-mode",
-            str(spec.bridge.session_mode),
-            "--",
-            *process,
-        ]
-    else:
-        command = process
     container = _base_container(inp, settings.runtime_image, settings)
-    container["command"] = command
+    if spec.transport == Transport.STDIO:
+        container["command"] = ["mcp-operator", "bridge", *bridge_args(spec), "--", *process]
+        container["ports"].append({"name": "metrics", "containerPort": metrics_port(spec), "protocol": "TCP"})
+        if auth_volume(inp) is not None:
+            container["volumeMounts"].append({"name": AUTH_VOLUME, "mountPath": AUTH_DIR, "readOnly": True})
+    else:
+        container["command"] = process
     return container
 
 
@@ -275,6 +332,13 @@ def deployment(inp: ServerInput, settings: Settings) -> dict[str, Any]:
     }
     if inp.package_spec.source.type != SourceType.OCI:
         pod_spec["initContainers"] = [install_container(inp, settings)]
+    elif inp.package_spec.source.registry_auth_secret:
+        # A kubernetes.io/dockerconfigjson Secret (the operator checked it resolving the image):
+        # the kubelet sends each entry only to the registry host it is keyed by.
+        pod_spec["imagePullSecrets"] = [{"name": inp.package_spec.source.registry_auth_secret}]
+    secret = auth_volume(inp)
+    if secret is not None:
+        pod_spec["volumes"].append(secret)
     if spec.service_account_name:
         pod_spec["serviceAccountName"] = spec.service_account_name
     if spec.node_selector:

@@ -46,6 +46,8 @@ class Settings:
     progress_deadline_seconds: int = 300
     suspend_broken: bool = False  # scale a server to zero when its clean reinstall failed too
     extra_labels: dict[str, str] = field(default_factory=dict)
+    allowed_registries: tuple[str, ...] = ()  # empty: any (allowlist.py)
+    allowed_packages: tuple[str, ...] = ()  # empty: any
 
 
 @dataclass(frozen=True)
