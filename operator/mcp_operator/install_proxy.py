@@ -22,11 +22,15 @@ from urllib.parse import urlsplit
 import httpx
 from aiohttp import web
 
-from mcp_operator.registries.http import DEFAULT_TIMEOUT, auth_headers
+from mcp_operator.registries import bounded
+from mcp_operator.registries.errors import RegistryError, TooLarge
+from mcp_operator.registries.http import DEFAULT_TIMEOUT, auth_headers, redact
 from mcp_operator.registries.types import Credentials
 
 REWRITTEN = ("text/html", "application/vnd.pypi.simple", "application/json")
-MAX_PAGE = 64 * 1024 * 1024  # an index page rewritten in memory, at most
+MAX_FILE = 512 * 1024 * 1024  # a file passed through, at most (the installer's artifact cap)
+DEADLINE = 600.0  # seconds one request through the proxy may take in all
+STARTED = web.RequestKey("started", web.StreamResponse)  # set once an answer's headers are sent
 PASSED_HEADERS = ("content-type", "etag", "last-modified", "cache-control")
 
 
@@ -45,28 +49,44 @@ class _Proxy:
         # auth_headers adds nothing for a URL the credentials are not bound to.
         headers = {"Accept": request.headers.get("Accept", "*/*"), **auth_headers(self.credentials, target)}
         assert self.client is not None
-        upstream = self.client.build_request(request.method, target, headers=headers)
-        response = await self.client.send(upstream, stream=True, follow_redirects=True)
+        where = redact(target)
         try:
+            async with asyncio.timeout(DEADLINE):
+                return await self._forward(request, target, headers, where)
+        except (TimeoutError, RegistryError, httpx.HTTPError) as exc:
+            started = request.get(STARTED)
+            if isinstance(started, web.StreamResponse):  # the answer has begun: cut it short
+                if request.transport is not None:
+                    request.transport.close()
+                return started
+            return web.Response(status=502, text=f"the install proxy could not fetch {where}: {exc}")
+
+    async def _forward(
+        self, request: web.Request, target: str, headers: dict[str, str], where: str
+    ) -> web.StreamResponse:
+        """Bounded like every registry read (registries/bounded.py): index pages within the document
+        cap, rewritten; anything else streamed within the artifact cap."""
+        assert self.client is not None
+        async with bounded.streaming(self.client, request.method, target, headers=headers) as response:
             passed = {k: v for k, v in response.headers.items() if k.lower() in PASSED_HEADERS}
             kind = response.headers.get("content-type", "")
             if request.method == "GET" and kind.startswith(REWRITTEN):
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_PAGE:
-                        return web.Response(status=502, text="index page too large for the install proxy")
-                text = bytes(body).replace(self.origin.encode(), self.base.encode())
+                cap = bounded.document_cap()
+                body = await bounded.read_body(response, what="an index page", where=where, cap=cap)
                 passed.pop("etag", None)
+                text = body.replace(self.origin.encode(), self.base.encode())
                 return web.Response(status=response.status_code, body=text, headers=passed)
             out = web.StreamResponse(status=response.status_code, headers=passed)
             await out.prepare(request)
-            async for chunk in response.aiter_bytes():
+            request[STARTED] = out
+            sent = 0
+            async for chunk in bounded.iter_decoded(response, what="a file", where=where):
+                sent += len(chunk)
+                if sent > MAX_FILE:
+                    raise TooLarge(f"a file from {where} is larger than {MAX_FILE} bytes")
                 await out.write(chunk)
             await out.write_eof()
             return out
-        finally:
-            await response.aclose()
 
 
 @contextmanager

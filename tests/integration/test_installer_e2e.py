@@ -315,3 +315,42 @@ def test_the_install_proxy_adds_the_credentials_for_their_registry_only(
         wrong = Credentials(username="robot", password="pw", registry="https://elsewhere.example/")
         with credential_proxy(index.rstrip("/"), wrong) as proxied:
             assert httpx.get(proxied + "/simple/inst-proxied/").status_code == 401  # not bound here: not sent
+
+
+def test_the_install_proxy_cuts_an_endless_file_at_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp_operator import install_proxy
+    from mcp_operator.registries.types import Credentials
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"\0" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.setattr(install_proxy, "MAX_FILE", 1024 * 1024)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    upstream = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with install_proxy.credential_proxy(upstream, Credentials(token="t", registry=upstream)) as proxied:
+            received = 0
+            with (
+                pytest.raises(httpx.HTTPError),
+                httpx.stream("GET", proxied + "/big.whl", timeout=30) as answer,
+            ):
+                for chunk in answer.iter_raw():
+                    received += len(chunk)
+            assert received <= 1024 * 1024 + 65536
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
