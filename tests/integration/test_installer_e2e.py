@@ -342,14 +342,16 @@ def test_the_install_proxy_cuts_an_endless_file_at_its_cap(monkeypatch: pytest.M
     upstream = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with install_proxy.credential_proxy(upstream, Credentials(token="t", registry=upstream)) as proxied:
-            received = 0
-            with (
-                pytest.raises(httpx.HTTPError),
-                httpx.stream("GET", proxied + "/big.whl", timeout=30) as answer,
-            ):
-                for chunk in answer.iter_raw():
-                    received += len(chunk)
-            assert received <= 1024 * 1024 + 65536
+            received: list[int] = []
+
+            def fetch() -> None:
+                with httpx.stream("GET", proxied + "/big.whl", timeout=30) as answer:
+                    for chunk in answer.iter_raw():
+                        received.append(len(chunk))
+
+            with pytest.raises(httpx.HTTPError):
+                fetch()
+            assert sum(received) <= 1024 * 1024 + 65536
     finally:
         server.shutdown()
         server.server_close()
