@@ -12,7 +12,7 @@ export npm_config_update_notifier := false
 export npm_config_fund := false
 export npm_config_audit := false
 
-.PHONY: help constraints debs images mirror deps test test-fast lint typecheck crds crds-check demo bench controlplane clean
+.PHONY: help constraints debs policy-engine images mirror deps test test-fast lint typecheck crds crds-check demo bench controlplane clean
 
 help:
 	@echo "make test      set everything up, run lint, type checks and the whole test suite"
@@ -59,7 +59,12 @@ node_modules/.stamp: package.json package-lock.json
 
 mirror: .cache/mirror/.stamp
 
-deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl .cache/venvs/sdk2/.stamp .cache/bin/registry debs mirror
+deps: $(VENV)/.stamp node_modules/.stamp .cache/bin/kubectl .cache/venvs/sdk2/.stamp .cache/bin/registry debs mirror policy-engine
+
+# The local node's NetworkPolicy engine: kube-router, built from the Go module version that
+# tests/node/kube-router/go.mod pins into .cache/bin (skipped when its stamp matches; needs Go).
+policy-engine:
+	$(PYTHON) tests/node/netpol.py
 
 # Pinned Debian packages (tools/debs.txt): mmdebstrap for the images, containerd & co for the node.
 debs:

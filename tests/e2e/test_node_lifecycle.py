@@ -30,6 +30,8 @@ def leave_a_dead_node(node: local_node.Node) -> subprocess.Popen[bytes]:
     dead_dir = Path(tempfile.gettempdir()) / f"{local_node.NODE_DIR_PREFIX}dead"
     local_node.run("ip", "link", "add", local_node.BRIDGE, "type", "bridge")
     local_node.run("iptables", "-N", "KUBE-DEAD-NODE")
+    if shutil.which("ipset") is not None:  # the policy engine's sets (tests/node/netpol.py)
+        local_node.run("ipset", "create", "KUBE-DST-DEADNODE", "hash:ip")
     return subprocess.Popen(["sleep", "300", str(dead_dir)], start_new_session=True)
 
 
@@ -51,6 +53,8 @@ def test_start_run_a_pod_and_stop_without_leftovers() -> None:
         assert node.started_seconds < 120
         assert dead.poll() is not None, "a dead node's orphaned process must be ended by the next start"
         assert "KUBE-DEAD-NODE" not in local_node.run("iptables-save").stdout
+        if shutil.which("ipset") is not None:
+            assert "KUBE-DST-DEADNODE" not in local_node.run("ipset", "list", "-n").stdout
         kubectl = [str(ROOT / ".cache" / "bin" / "kubectl"), f"--kubeconfig={cp.kubeconfig}", "-n", "default"]
         pod = {
             "apiVersion": "v1",

@@ -2,11 +2,15 @@
 from Debian (`make debs`), kubelet and kube-proxy from the control plane's own binary (roles of
 tests/controlplane, built from the same pinned k8s.io/kubernetes module).
 
+NetworkPolicies are enforced: kube-router's policy controller (tests/node/netpol.py, built from its
+pinned Go module) runs beside kube-proxy when the machine has what it needs (`policy_missing()`).
+
 What ../shared/notes/real-node.md found necessary on this kind of machine is here on purpose:
 containerd's CRI with restrict_oom_score_adj (the VM withholds CAP_SYS_RESOURCE) and cgroupfs, a
 pause image built here (registry.k8s.io is unreachable), a bridge network with host-local IPAM,
 the node-lifecycle controller (it removes the not-ready taint), and a cleanup that leaves no
-process, mount, bridge, iptables chain or cgroup behind (`stop()` records in `left_behind` what would remain).
+process, mount, bridge, iptables chain, ipset or cgroup behind (`stop()` records in `left_behind`
+what would remain).
 
 Pods reach the host at GATEWAY (the bridge's address): local registries for pods listen there.
 """
@@ -23,6 +27,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +35,7 @@ from typing import IO, Any
 from tests.controlplane import manage
 from tests.fixtures.processes import end
 from tests.fixtures.registries import free_port
+from tests.node import netpol
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "operator"))
@@ -42,6 +48,7 @@ POD_CIDR = "10.244.0.0/24"
 GATEWAY = "10.244.0.1"
 PAUSE_IMAGE = "localhost/mcp-pause:1"
 CNI_BIN = Path("/usr/lib/cni")
+SERVICE_CIDR = "10.96.0.0/24"  # the API server's --service-cluster-ip-range (tests/controlplane/up.go)
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 CGROUP_NAMES = ("kubepods", "kubepods.slice")
 NODE_DIR_PREFIX = "mcp-node-"  # every node's directory: tempfile.mkdtemp(prefix=NODE_DIR_PREFIX)
@@ -66,10 +73,28 @@ def missing() -> str | None:
     return None
 
 
+def policy_missing() -> str | None:
+    """Why the node cannot enforce NetworkPolicies (kube-router's policy controller), in one line;
+    None when it can. Asked only of a machine that can run the node at all."""
+    if shutil.which("ipset") is None:
+        return "ipset not installed (make debs)"
+    if run("ipset", "list", "-n", check=False).returncode != 0:
+        return "the kernel has no ipset support (CONFIG_IP_SET): kube-router cannot run"
+    return None
+
+
 def run(
     *args: str, check: bool = True, timeout: float = 60, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=timeout, **kwargs)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def build_pause(out_dir: Path) -> Path:
@@ -117,6 +142,9 @@ class Node:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     started_seconds: float = 0.0
+    policy_seconds: float = 0.0  # of started_seconds: kube-router's start, until its chains were in place
+    # Why NetworkPolicies are not enforced on this node (policy_missing()), or None when they are.
+    no_policy_engine: str | None = None
     left_behind: list[str] = field(default_factory=list)  # what stop() could not remove
     _lock: IO[bytes] | None = None
 
@@ -141,6 +169,9 @@ class Node:
         self._kubelet()
         self._proxy()
         self._wait_ready(timeout)
+        self.no_policy_engine = policy_missing()
+        if self.no_policy_engine is None:  # it identifies its node by the Node object
+            self._policy_engine(min(timeout, 60))
         self.started_seconds = time.monotonic() - started
 
     def _take_machine(self, timeout: float = LOCK_TIMEOUT) -> None:
@@ -298,12 +329,20 @@ state = "{base}/state"
             ],
         )  # fmt: skip
 
+    def _admin_kubeconfig(self, name: str) -> Path:
+        """The admin kubeconfig, copied under the node's directory: a process started with it has the
+        node's directory on its command line, so `Machine.pids()` finds it even after a killed run."""
+        path = self.run_dir / f"{name}.kubeconfig"
+        shutil.copyfile(self.controlplane.kubeconfig, path)
+        path.chmod(0o600)
+        return path
+
     def _proxy(self) -> None:
         self._spawn(
             "kube-proxy",
             [
                 str(manage.BINARY), "kube-proxy",
-                f"--kubeconfig={self.controlplane.kubeconfig}",
+                f"--kubeconfig={self._admin_kubeconfig('kube-proxy')}",
                 f"--hostname-override={NODE_NAME}",
                 f"--cluster-cidr={POD_CIDR}",
                 "--proxy-mode=iptables",
@@ -312,6 +351,44 @@ state = "{base}/state"
                 "--v=1",
             ],
         )  # fmt: skip
+
+    def _policy_engine(self, timeout: float) -> None:
+        """kube-router with only its network policy controller, watching pods, namespaces and
+        NetworkPolicies as the admin (like kube-proxy). Bounded: its health check answers and its
+        chains hang off INPUT, FORWARD and OUTPUT, or the start fails with its log."""
+        started = time.monotonic()
+        binary = netpol.build(quiet=True)
+        health = free_port()
+        self._spawn(
+            "kube-router",
+            [
+                str(binary),
+                f"--kubeconfig={self._admin_kubeconfig('kube-router')}",
+                f"--hostname-override={NODE_NAME}",
+                "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+                "--enable-cni=false", "--enable-ipv6=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--health-port={health}", "--metrics-port=0",
+                "--v=1",
+            ],
+        )  # fmt: skip
+        deadline = started + timeout
+        hooks = {(f"-A {chain} ", f" -j KUBE-ROUTER-{chain}") for chain in ("INPUT", "FORWARD", "OUTPUT")}
+        while True:
+            self._alive("kube-router")
+            rules = run("iptables-save", "-t", "filter", check=False).stdout.splitlines()
+            absent = [
+                end for start, end in hooks if not any(r.startswith(start) and r.endswith(end) for r in rules)
+            ]
+            if not absent and _healthy(f"http://127.0.0.1:{health}/healthz"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"kube-router not enforcing after {timeout:.0f}s (health check on port {health}; "
+                    f"jumps missing:{','.join(sorted(absent)) or ' none'}):\n{self.log_tail('kube-router')}"
+                )
+            time.sleep(0.2)
+        self.policy_seconds = time.monotonic() - started
 
     def _spawn(self, name: str, args: list[str]) -> None:
         with (self.run_dir / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
@@ -334,7 +411,7 @@ state = "{base}/state"
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            for name in ("containerd", "kubelet", "kube-proxy"):
+            for name in self.processes:
                 self._alive(name)
             config = f"--kubeconfig={self.controlplane.kubeconfig}"
             got = run(str(kubectl), config, "get", "node", NODE_NAME, "-o", "json", check=False)
@@ -359,7 +436,7 @@ state = "{base}/state"
         never got the machine started nothing: the bridge, chains and cgroups are another node's."""
         if self._lock is None:
             return
-        for name in ("kube-proxy", "kubelet"):
+        for name in ("kube-router", "kube-proxy", "kubelet"):
             self._terminate(name)
         if "containerd" in self.processes:
             tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()
@@ -406,7 +483,8 @@ state = "{base}/state"
 @dataclass(frozen=True)
 class Machine:
     """The machine-wide things a node creates: processes and mounts under its directory (prefix),
-    pod network namespaces, the bridge, KUBE-*/CNI-* chains and the kubepods cgroups."""
+    pod network namespaces, the bridge, KUBE-*/CNI-* chains (kube-router's KUBE-ROUTER-*,
+    KUBE-POD-FW-* and KUBE-NWPLCY-* among them), kube-router's ipsets and the kubepods cgroups."""
 
     prefix: str
 
@@ -433,6 +511,12 @@ class Machine:
                     found.append(f"{tool}: {line.split()[0][1:]}")
         return found
 
+    def ipsets(self) -> list[str]:
+        if shutil.which("ipset") is None:
+            return []
+        names = run("ipset", "list", "-n", check=False).stdout.split()
+        return [name for name in names if name.startswith(netpol.IPSET_PREFIXES)]
+
     def cgroups(self) -> list[Path]:
         found = []
         root = Path("/sys/fs/cgroup")
@@ -448,6 +532,7 @@ class Machine:
         if run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
             found.append(f"bridge {BRIDGE}")
         found += [f"iptables chain {c}" for c in self.chains()]
+        found += [f"ipset {s}" for s in self.ipsets()]
         found += [f"cgroup {c}" for c in self.cgroups()]
         return found
 
@@ -463,6 +548,8 @@ class Machine:
                 run("ip", "netns", "delete", path.name, check=False)
         run("ip", "link", "del", BRIDGE, check=False)
         self._remove_chains()
+        for name in self.ipsets():  # once no rule refers to them
+            run("ipset", "destroy", name, check=False)
         self._remove_cgroups()
 
     def _remove_chains(self) -> None:
