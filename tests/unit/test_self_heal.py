@@ -33,7 +33,17 @@ def test_a_missing_or_broken_package_gets_one_clean_reinstall() -> None:
     found = decide(problem=BROKEN)
     assert found is not None
     assert (found.version, found.outcome, found.reason) == ("1.0.0", "pending", "InstallFailed")
-    assert found.token == f"1.0.0.{NOW}"
+    assert found.token == f"1.0.0.{NOW}"  # no pod names given: the time
+    # Decided again (a retry after an API error, a restart) from the same failing pods, later: the
+    # same reinstall, not a second one.
+    first = decide(problem=BROKEN, failing=["srv-abc-1", "srv-abc-2"])
+    again = decide(problem=BROKEN, failing=["srv-abc-2", "srv-abc-1"], now="2026-12-01T09:00:00Z")
+    assert first is not None
+    assert again is not None
+    assert first.token == again.token
+    other = decide(problem=BROKEN, failing=["srv-def-1"])
+    assert other is not None
+    assert other.token != first.token
     assert decide(problem=MISSING) is not None
     # A crash loop is the server's own doing, not a missing package: no reinstall.
     assert decide(problem=CRASH) is None

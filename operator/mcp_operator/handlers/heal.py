@@ -44,6 +44,7 @@ async def fold(
         rolling_out=pinned.rollout is not None,
         suspend=ctx.settings.suspend_broken,
         now=now(),
+        failing=[str(p.get("metadata", {}).get("name", "")) for p in pods],
     )
     if found != current:
         changed = True

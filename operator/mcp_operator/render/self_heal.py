@@ -10,7 +10,8 @@ annotation mcp-operator.dev/retry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mcp_operator.models import Condition, Reinstall
@@ -48,10 +49,13 @@ def decide(
     rolling_out: bool,
     suspend: bool,
     now: str,
+    failing: Sequence[str] = (),
 ) -> Reinstall | None:
     """The reinstall state the server should have now. `problem` is what any of its pods say;
     `reinstall_problem` what the pods of the reinstall's template say. A package being upgraded is
-    left to the upgrade's rollback."""
+    left to the upgrade's rollback. The reinstall's token is derived from the pods that failed
+    (`failing`, their names), so a reconcile retried after an API error, or after a restart,
+    decides the same reinstall again instead of a second one."""
     if version is None or rolling_out:
         return current
     if current is not None and current.version == version:
@@ -70,7 +74,8 @@ def decide(
             )
         return current
     if problem is not None and problem.reason in HEALABLE:
-        return Reinstall(version=version, token=f"{version}.{now}", at=now, reason=str(problem.reason))
+        seen = hashlib.sha256(",".join(sorted(failing)).encode()).hexdigest()[:10] if failing else now
+        return Reinstall(version=version, token=f"{version}.{seen}", at=now, reason=str(problem.reason))
     return current
 
 
