@@ -181,7 +181,12 @@ async def download(
                 if response.status_code in {401, 403}:
                     raise InstallFailed(
                         f"the registry refused the download of {redact(url)} (HTTP {response.status_code}); "
-                        "check the registry credentials Secret"
+                        + (
+                            "check the credentials in the Secret named by spec.source.registryAuthSecret"
+                            if headers
+                            else "it needs credentials: set spec.source.registryAuthSecret to a Secret of "
+                            "type mcp-operator.dev/registry-auth bound to this registry"
+                        )
                     )
                 if response.status_code == 200:
                     length = response.headers.get("content-length", "").strip()

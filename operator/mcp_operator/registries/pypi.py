@@ -488,7 +488,7 @@ class PypiClient:
         fetched = await fetch(
             self.client, file.url, what=what, headers=headers, retry=self.retry, cache=None, cap=cap
         )
-        raise_for_auth(fetched, what, file.url)
+        raise_for_auth(fetched, what, file.url, sent=bool(headers))
         if fetched.status != 200:
             raise RegistryUnavailable(
                 f"{what} could not be downloaded from {redact(file.url)} (HTTP {fetched.status})"
