@@ -478,3 +478,21 @@ async def test_a_foreign_object_with_the_same_name_is_left_alone(real: Cluster, 
     svc = await real.get("services", "clash", api_version="v1")
     assert svc is not None
     assert svc["spec"]["selector"] == {"app": "theirs"}
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+async def test_every_example_is_accepted_by_the_api_server(real: Cluster, path: Path) -> None:
+    """examples/ are what users copy: each document must pass the CRD schema (a server-side dry
+    run, nothing is stored)."""
+    for doc in yaml.safe_load_all(path.read_text()):
+        plural = {"MCPPackage": "mcppackages", "MCPServer": "mcpservers", "Secret": "secrets"}[doc["kind"]]
+        api_version = "v1" if doc["kind"] == "Secret" else API
+        url = real.path(api_version, plural, real.namespace) + "?dryRun=All"
+        body = {**doc, "metadata": {**doc["metadata"], "namespace": real.namespace}}
+        response = await real.http.post(url, json=body)
+        assert response.status_code == 201, (
+            f"{path.name}: {doc['kind']} {doc['metadata']['name']}: {response.text}"
+        )
