@@ -425,9 +425,11 @@ DOCS: dict[tuple[str, Reason], ReasonDoc] = {
         True,
         "Running",
         VERIFY_RETRY,
-        "condition `Verified` (False): the server requires a bearer token (`spec.bridge.auth`) and "
-        "the operator cannot read it for its handshake: the Secret or its key is missing, or the "
-        "token is empty. Create or fix the Secret (the pods need it too).",
+        "the server requires a bearer token (`spec.bridge.auth`) and its Secret or key is missing, or "
+        "the token is empty. While pods are not ready it is the `Ready` reason (phase `Failed`: the "
+        "kubelet cannot mount the Secret, so they wait in ContainerCreating); on a running server, "
+        "condition `Verified` (False): the operator cannot read it for its handshake. Create or fix "
+        "the Secret.",
     ),
     (SERVER, Reason.INVALID_SPEC): ReasonDoc(
         SERVER,

@@ -93,3 +93,26 @@ async def test_the_handshake_carries_the_token_from_the_secret(
     assert TOKEN not in str(obj)
     assert TOKEN not in str(await cluster.events("auth"))
     assert obj["status"]["url"] == f"http://auth.{cluster.namespace}.svc:{bridge.port}/mcp"
+
+
+async def test_pods_waiting_for_a_missing_token_secret_are_explained(
+    operator: Cluster, npm_registry: Any
+) -> None:
+    """Pods whose token Secret is missing wait in ContainerCreating and say nothing in their status:
+    the server's Ready condition says which Secret to create, and clears once it exists."""
+    cluster = operator
+    name = cluster.unique("vf-nosecret")
+    npm_registry.publish_npm(name, "1.0.0", bin={"vf-nosecret": "index.js"})
+    await cluster.create("mcppackages", package("nosecret", "npm", name, npm_registry.url))
+    bridge_spec = {"auth": {"secretRef": {"name": "nosecret-token"}}}
+    await cluster.create("mcpservers", server("nosecret", "nosecret", bridge=bridge_spec))
+    obj = await cluster.wait_for(
+        "mcpservers", "nosecret", lambda o: condition(o).get("reason") == "SecretNotFound", timeout=30
+    )
+    assert obj["status"]["phase"] == "Failed"
+    assert "Secret 'nosecret-token' (spec.bridge.auth.secretRef) does not exist" in condition(obj)["message"]
+    await cluster.create("secrets", secret("nosecret-token", token=TOKEN), api_version="v1")
+    obj = await cluster.wait_for(
+        "mcpservers", "nosecret", lambda o: condition(o).get("reason") == "RollingOut", timeout=45
+    )
+    assert obj["status"]["phase"] == "Progressing"

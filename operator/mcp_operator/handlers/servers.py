@@ -23,7 +23,8 @@ from mcp_operator.reasons import Reason
 from mcp_operator.render import network as render_network
 from mcp_operator.render.cache_paths import CHILD_PATHS
 from mcp_operator.render.drift import Applied, needs_apply
-from mcp_operator.render.pod_problems import pod_problem
+from mcp_operator.render.mcp_answers import Failure
+from mcp_operator.render.pod_problems import PodProblem, pod_problem
 from mcp_operator.render.server_plan import Plan, Problem, plan_server
 from mcp_operator.render.status import not_ready_status, server_status
 
@@ -60,7 +61,8 @@ async def reconcile_server(key: Key) -> Outcome | float:
     assert plan.spec is not None
     current = report.current_status(server, memory)
     old = MCPServerStatus.model_validate(current)
-    pods = pod_problem(ctx.cache.pods_of(key))
+    secret = await _auth_secret_problem(key, plan, deployment)
+    pods = pod_problem(ctx.cache.pods_of(key)) or secret
     generation = meta.get("generation")
     status = server_status(plan.spec, generation, deployment, old.version, old.conditions, pods)
     status["url"] = render_network.server_url(key[1], key[0], plan.spec, ctx.settings)
@@ -72,8 +74,32 @@ async def reconcile_server(key: Key) -> Outcome | float:
         if replan.problem is None:
             deployment = await _apply_children(key, meta.get("uid", ""), memory, replan)
     again = await verify.fold(key, plan.spec, plan.manifests, deployment, status, current, memory, generation)
+    if secret is not None:  # Secrets are not watched: look again soon
+        again = min(again or SECRET_RECHECK, SECRET_RECHECK)
     await report.write_status(SERVER, *key, server, memory, status)
     return Outcome.DONE if again is None else again
+
+
+SECRET_RECHECK = 15.0  # seconds until a missing bridge token Secret is looked for again
+
+
+async def _auth_secret_problem(key: Key, plan: Plan, deployment: dict[str, Any] | None) -> PodProblem | None:
+    """Pods whose bridge token Secret is missing wait in ContainerCreating (the kubelet cannot mount
+    it) and their status says nothing: while such a server is not all ready, say why."""
+    auth = plan.spec.bridge.auth if plan.spec is not None else None
+    if auth is None or _all_ready(deployment):
+        return None
+    try:
+        await verify.bearer_token(key[0], auth)
+    except Failure as exc:
+        return PodProblem(exc.reason, exc.message)
+    return None
+
+
+def _all_ready(deployment: dict[str, Any] | None) -> bool:
+    status = (deployment or {}).get("status") or {}
+    desired = ((deployment or {}).get("spec") or {}).get("replicas", 1)
+    return bool(deployment) and int(status.get("readyReplicas") or 0) >= int(desired or 0)
 
 
 def _package_name(server: dict[str, Any]) -> str:
