@@ -19,7 +19,7 @@ from mcp_operator.handlers.auth import SecretProblem, credentials
 from mcp_operator.handlers.cache import Key
 from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.state import PACKAGE, SERVER
-from mcp_operator.models import API_VERSION, MCPPackageSpec, MCPPackageStatus, Pin
+from mcp_operator.models import API_VERSION, MCPPackageSpec, MCPPackageStatus, Pin, Rollout
 from mcp_operator.reasons import Reason
 from mcp_operator.registries import http
 from mcp_operator.registries.errors import RegistryError
@@ -129,26 +129,15 @@ async def watch_rollout(subject: Subject) -> float | None:
     """A rollout in flight: done, failed (restore the previous pin) or still waiting."""
     rollout = subject.old.rollout
     assert rollout is not None
-    ctx = state.get()
-    views = []
-    for server_key in ctx.cache.servers_of(*subject.key):
-        server = ctx.cache.servers.get(server_key)
-        if server is None:
-            continue
-        deployment = ctx.cache.child("Deployment", server_key) or {}
-        annotations = (
-            deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
-        )
-        views.append(upgrade_plan.server_view(server, annotations.get(VERSION_ANNOTATION)))
     now = clock()
-    verdict = upgrade_plan.rollout_state(rollout, views, now)
+    verdict = upgrade_plan.rollout_state(rollout, _views(subject), now)
     if verdict.admit is not None:
         await subject.write(upgrade_status.admitted(rollout, verdict.admit, _deadline(subject, now)))
         log.info("%s/%s: %s", *subject.key, verdict.message)
         return POLL
     if verdict.progress is Progress.WAITING:
         return POLL
-    if verdict.progress is Progress.DONE and await _servers_not_cached(subject):
+    if verdict.progress is Progress.DONE and not await _every_server_cached(subject, rollout, now):
         return POLL  # just started: the cache has not listed every server yet
     if verdict.progress is Progress.DONE:
         await subject.write(upgrade_status.rollout_done(subject.spec, subject.old, subject.generation))
@@ -165,14 +154,32 @@ async def watch_rollout(subject: Subject) -> float | None:
     return None
 
 
-async def _servers_not_cached(subject: Subject) -> bool:
+def _views(subject: Subject) -> list[upgrade_plan.ServerView]:
+    ctx = state.get()
+    views = []
+    for server_key in ctx.cache.servers_of(*subject.key):
+        server = ctx.cache.servers.get(server_key)
+        if server is None:
+            continue
+        deployment = ctx.cache.child("Deployment", server_key) or {}
+        annotations = (
+            deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+        )
+        views.append(upgrade_plan.server_view(server, annotations.get(VERSION_ANNOTATION)))
+    return views
+
+
+async def _every_server_cached(subject: Subject, rollout: Rollout, now: datetime.datetime) -> bool:
     """Before a rollout is declared done from the cache, one look at the API: after a start, the
-    packages may be listed before the servers, and a rollout with no servers looks done."""
+    packages may be listed before the servers, and a rollout with no servers looks done. The cache
+    may fill while the list is read, so the rollout is judged again from what it holds then."""
     ctx = state.get()
     namespace, package = subject.key
     listed = await ctx.kube.list(API_VERSION, SERVER, namespace)
     names = {s["metadata"]["name"] for s in listed if (s.get("spec") or {}).get("package") == package}
-    return not names <= {name for _, name in ctx.cache.servers_of(namespace, package)}
+    if not names <= {name for _, name in ctx.cache.servers_of(namespace, package)}:
+        return False
+    return upgrade_plan.rollout_state(rollout, _views(subject), now).progress is Progress.DONE
 
 
 async def _catalog(subject: Subject) -> versions.Verdict:
