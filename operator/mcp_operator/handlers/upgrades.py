@@ -320,7 +320,18 @@ async def refresh(subject: Subject) -> None:
             await subject.event("Warning", reason, f"re-reading the metadata of {value} failed: {exc}")
         else:
             fresh = fresh.model_copy(update={"resolved_spec": old.resolved_spec})
-            if fresh != upgrade_status.pin_of(old):
+            pinned = upgrade_status.pin_of(old)
+            if fresh.integrity != pinned.integrity:
+                # The pin is the content, not the version number: other bytes under the same
+                # version are never taken by a refresh (the install keeps refusing them).
+                await subject.event(
+                    "Warning",
+                    Reason.INVALID_PACKAGE,
+                    f"the registry now serves other content for {value} ({fresh.integrity}, pinned "
+                    f"{pinned.integrity}); the pin is kept: investigate the registry, or change "
+                    "spec.source.version to pin what it serves now",
+                )
+            elif fresh != pinned:
                 await subject.write(upgrade_status.refreshed(subject.spec, fresh, subject.generation))
                 await subject.event(
                     "Normal", Reason.RESOLVED, f"the metadata of {value} was read again and changed"
