@@ -54,9 +54,11 @@ async def test_a_missing_entrypoint_is_reinstalled_once_then_suspended(
     assert "a clean reinstall of 1.0.0" in found["message"]
     assert "kubectl annotate mcpserver nocmd mcp-operator.dev/retry=now" in found["message"]
     assert condition(obj, "Stalled")["status"] == "True"
-    # Suspended: the Deployment is at zero before the status says so; the MCPServer's spec is untouched.
-    dep = await cluster.get("deployments", "nocmd", api_version="apps/v1")
-    assert dep is not None
+    # Suspended: the Deployment is rendered at zero (bounded wait: a clean-clone CI run once saw the
+    # status a moment before the Deployment); the MCPServer's spec is untouched.
+    dep = await cluster.wait_for(
+        "deployments", "nocmd", lambda d: d["spec"]["replicas"] == 0, api_version="apps/v1", timeout=60
+    )
     assert dep["spec"]["replicas"] == 0
     srv = await cluster.get("mcpservers", "nocmd")
     assert srv is not None
