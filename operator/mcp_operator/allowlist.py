@@ -7,6 +7,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 
+from packaging.utils import canonicalize_name
+
 from mcp_operator.models import Source
 from mcp_operator.registries import effective_registry
 from mcp_operator.registries.binding import host_key, url_allowed
@@ -48,13 +50,7 @@ def package_allowed(allowed: Sequence[str], source_type: str, package: str) -> b
 
 
 def _normal(name: str) -> str:
-    out, last = [], ""
-    for char in name.lower():
-        mapped = "-" if char in "-_." else char
-        if not (mapped == "-" and last == "-"):
-            out.append(mapped)
-        last = mapped
-    return "".join(out)
+    return canonicalize_name(name)  # PEP 503: lower case, runs of -_. as -
 
 
 def refusal(source: Source, registries: Sequence[str], packages: Sequence[str]) -> str | None:
