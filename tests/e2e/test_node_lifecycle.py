@@ -28,10 +28,14 @@ def leave_a_dead_node(node: local_node.Node) -> subprocess.Popen[bytes]:
     an orphaned process under its directory. Made while holding the machine, as a node would."""
     node._take_machine()
     dead_dir = Path(tempfile.gettempdir()) / f"{local_node.NODE_DIR_PREFIX}dead"
-    local_node.run("ip", "link", "add", local_node.BRIDGE, "type", "bridge")
-    local_node.run("iptables", "-N", "KUBE-DEAD-NODE")
+    # A node killed before this run may have left some of these already: that is the same state,
+    # so each piece is made only where it is missing, and then checked to be there.
+    if local_node.run("ip", "link", "show", local_node.BRIDGE, check=False).returncode != 0:
+        local_node.run("ip", "link", "add", local_node.BRIDGE, "type", "bridge")
+    local_node.run("iptables", "-N", "KUBE-DEAD-NODE", check=False)
+    assert "KUBE-DEAD-NODE" in local_node.run("iptables-save").stdout
     if shutil.which("ipset") is not None:  # the policy engine's sets (tests/node/netpol.py)
-        local_node.run("ipset", "create", "KUBE-DST-DEADNODE", "hash:ip")
+        local_node.run("ipset", "create", "KUBE-DST-DEADNODE", "hash:ip", "-exist")
     return subprocess.Popen(["sleep", "300", str(dead_dir)], start_new_session=True)
 
 
