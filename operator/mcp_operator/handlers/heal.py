@@ -5,13 +5,14 @@ on a user's request to try again (mcp-operator.dev/retry)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_operator.handlers import report, state
 from mcp_operator.handlers.cache import Key
 from mcp_operator.handlers.memory import Memory
 from mcp_operator.handlers.state import PACKAGE, SERVER
-from mcp_operator.models import API_VERSION, MCPPackageStatus, MCPServerStatus
+from mcp_operator.models import API_VERSION, MCPPackageStatus, MCPServerStatus, Reinstall
 from mcp_operator.reasons import Reason
 from mcp_operator.render import self_heal
 from mcp_operator.render.pod_problems import pod_problem
@@ -21,16 +22,32 @@ from mcp_operator.upgrade_plan import REFRESH_ANNOTATION
 log = logging.getLogger(__name__)
 
 
-async def fold(
-    key: Key, server: dict[str, Any], memory: Memory, status: dict[str, Any], old: MCPServerStatus
-) -> bool:
-    """Update `status` (a status about to be written) with the reinstall state and what it means.
-    True when the reinstall state changed: the caller renders it before writing the status."""
+@dataclass(frozen=True)
+class Healing:
+    """Self-healing's verdict for one reconcile: the reinstall state the server should have now,
+    whether it differs from the status of record, and the version it is about."""
+
+    found: Reinstall | None
+    changed: bool
+    version: str | None
+
+    def state(self) -> dict[str, Any] | None:
+        return self.found.dump() if self.found is not None else None
+
+    def overlay(self, status: dict[str, Any], name: str) -> None:
+        """Write the verdict into a status about to be written (phase and Ready while it matters)."""
+        if self.changed:
+            status["reinstall"] = self.state()
+        self_heal.overlay(status, self.found, name, self.version)
+
+
+async def decide(key: Key, server: dict[str, Any], memory: Memory, old: MCPServerStatus) -> Healing:
+    """Decide the reinstall state from the pods of the pinned version, before anything is applied:
+    the caller renders it (a new template, or zero replicas) in its one apply, then writes it."""
     ctx = state.get()
     current = old.reinstall
     changed = False
     if await _retry_requested(key, server, memory):
-        status["reinstall"] = None
         current, changed = None, True
     package_name = str((server.get("spec") or {}).get("package") or "")
     package = ctx.cache.packages.get((key[0], package_name)) or {}
@@ -48,7 +65,6 @@ async def fold(
     )
     if found != current:
         changed = True
-        status["reinstall"] = found.dump() if found is not None else None
         if found is not None and found.outcome == "pending":
             await _start(key, package_name, found.version, found.reason or "", memory)
         elif found is not None:
@@ -56,8 +72,7 @@ async def fold(
             await report.post_event(
                 SERVER, *key, memory, "Warning", found.reason or Reason.INSTALL_FAILED, message
             )
-    self_heal.overlay(status, found, key[1], pinned.resolved_version)
-    return changed
+    return Healing(found, changed, pinned.resolved_version)
 
 
 async def _start(key: Key, package: str, version: str, reason: str, memory: Memory) -> None:

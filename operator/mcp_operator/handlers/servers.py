@@ -50,29 +50,31 @@ async def reconcile_server(key: Key) -> Outcome | float:
         return Outcome.DONE
     meta = server["metadata"]
     memory = ctx.memories.get((SERVER, *key), meta.get("uid", ""))
-    plan = plan_server(server, ctx.cache.packages.get((key[0], _package_name(server))), ctx.settings)
+    package = ctx.cache.packages.get((key[0], _package_name(server)))
+    # The status of record (our last write, even before its watch event) decides what is rendered:
+    # a suspension the cache does not show yet must not be applied back to one replica.
+    current = report.current_status(server, memory)
+    view = {**server, "status": current}
+    plan = plan_server(view, package, ctx.settings)
     if plan.problem is not None:
         return await _report_problem(server, memory, plan)
+    old = MCPServerStatus.model_validate(current)
+    healing = await heal.decide(key, server, memory, old)
+    if healing.changed:  # a reinstall (new pod template) or a suspension (zero replicas)
+        healed = {**view, "status": {**current, "reinstall": healing.state()}}
+        plan = plan_server(healed, package, ctx.settings)  # the same inputs but the reinstall state
     try:
         deployment = await _apply_children(key, meta.get("uid", ""), memory, plan)
     except NameConflict as exc:
         conflict = Plan(plan.spec, problem=_conflict(str(exc)))
         return await _report_problem(server, memory, conflict)
     assert plan.spec is not None
-    current = report.current_status(server, memory)
-    old = MCPServerStatus.model_validate(current)
     secret = await _auth_secret_problem(key, plan, deployment)
     pods = pod_problem(ctx.cache.pods_of(key)) or secret
     generation = meta.get("generation")
     status = server_status(plan.spec, generation, deployment, old.version, old.conditions, pods)
     status["url"] = render_network.server_url(key[1], key[0], plan.spec, ctx.settings)
-    if await heal.fold(key, server, memory, status, old):
-        # A reinstall (new pod template) or a suspension (zero replicas) is applied before the
-        # status says so.
-        healed = {**server, "status": {**(server.get("status") or {}), "reinstall": status.get("reinstall")}}
-        replan = plan_server(healed, ctx.cache.packages.get((key[0], _package_name(server))), ctx.settings)
-        if replan.problem is None:
-            deployment = await _apply_children(key, meta.get("uid", ""), memory, replan)
+    healing.overlay(status, key[1])
     again = await verify.fold(key, plan.spec, plan.manifests, deployment, status, current, memory, generation)
     if secret is not None:  # Secrets are not watched: look again soon
         again = min(again or SECRET_RECHECK, SECRET_RECHECK)
