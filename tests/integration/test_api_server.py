@@ -284,50 +284,6 @@ def _token_kubeconfig(
     return path
 
 
-async def test_operator_works_with_only_the_rbac_we_ship(
-    real: Cluster,
-    controlplane: Any,
-    npm_registry: Any,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    kubeconfig = _token_kubeconfig(controlplane, real.namespace, tmp_path)
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    npm_registry.publish_npm("it-rbac", "1.0.0", bin={"it-rbac": "index.js"})
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "creds"},
-        "type": "mcp-operator.dev/registry-auth",  # docs/security.md#registry-credentials
-        "stringData": {"registry": npm_registry.url, "token": "t"},
-    }
-    await real.create("secrets", secret, api_version="v1")
-    caplog.set_level(logging.DEBUG)
-    async with running_operator([real.namespace]):
-        spec = package("rbac", "npm", "it-rbac", npm_registry.url)
-        spec["spec"]["source"]["registryAuthSecret"] = "creds"  # exercises reading secrets
-        await real.create("mcppackages", spec)
-        await real.wait_for("mcppackages", "rbac", ready)
-        await real.create("mcpservers", server("rbac", "rbac", network={"egress": "deny"}))
-        await real.wait_for("networkpolicies", "rbac", lambda o: True, api_version="networking.k8s.io/v1")
-        await real.wait_for("services", "rbac", lambda o: True, api_version="v1")
-        obj = await real.wait_for(
-            "mcpservers", "rbac", lambda o: (o.get("status") or {}).get("url") is not None
-        )
-        assert obj["status"]["phase"] == "Progressing"
-        await real.patch("mcpservers", "rbac", {"spec": {"network": {"egress": "allow"}}})  # exercises delete
-        await real.wait_gone("networkpolicies", "rbac", api_version="networking.k8s.io/v1")
-        events = await real.events("rbac")
-        assert any(e["reason"] == "Resolved" for e in events)
-    # A 403 shows as "403 Forbidden" (HTTP log lines), APIForbiddenError / "is forbidden: User ..."
-    # (kopf and the API's Status): matched on words, not on digits that ids may contain.
-    forbidden = [
-        r.getMessage() for r in caplog.records if re.search(r"Forbidden|is forbidden", r.getMessage())
-    ]
-    assert forbidden == []
-
-
 async def test_namespaced_permissions_only_start_and_work_without_retrying_403s(
     real: Cluster,
     controlplane: Any,

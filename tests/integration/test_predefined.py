@@ -291,51 +291,6 @@ async def test_a_start_that_cannot_reach_the_api_tries_again(
 
 
 @pytest.mark.controlplane
-@pytest.mark.parametrize("rules", ["operator-role-namespaced.yaml", "operator-rbac.yaml"])
-async def test_the_rbac_we_ship_is_enough_for_predefined_packages(
-    rules: str,
-    crds_installed: Path,
-    k8s_namespace: str,
-    controlplane: Any,
-    npm_registry: Any,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    admin = Cluster(crds_installed, k8s_namespace)
-    monkeypatch.setenv("KUBECONFIG", str(_token_kubeconfig(controlplane, k8s_namespace, tmp_path, rules)))
-    monkeypatch.setenv("MCP_OPERATOR_PREDEFINED", str(tmp_path / "predefined.yaml"))
-    monkeypatch.setenv("MCP_OPERATOR_NAMESPACE", k8s_namespace)
-    setup = Setup(admin, npm_registry.url, tmp_path / "predefined.yaml", caplog)
-    npm_registry.publish_npm("it-pre-rbac", "1.0.0", bin={"rbac": "index.js"})
-    setup.add("guarded", "it-pre-rbac")
-    caplog.set_level(logging.DEBUG)
-    try:
-        async with setup.running():
-            assert await setup.started() == [
-                f"predefined {k8s_namespace}/guarded: created MCPPackage and MCPServer"
-            ]
-            await admin.wait_for("mcppackages", "guarded", ready)
-            await uninstall(admin, "guarded")  # the mark: create the ConfigMap, then release
-            await admin.create("mcppackages", package("guarded", "npm", "it-pre-rbac", npm_registry.url))
-            await wait_marks(admin, lambda data: data == {}, "cleared the mark")  # patch
-            await admin.wait_for("mcppackages", "guarded", lambda o: FINALIZER in o["metadata"]["finalizers"])
-            await uninstall(admin, "guarded")  # the mark again: patch the ConfigMap
-        async with setup.running():
-            assert await setup.started() == [
-                f"predefined {k8s_namespace}/guarded: marked uninstalled: not installed"
-            ]
-        forbidden = [
-            r.getMessage() for r in caplog.records if re.search(r"Forbidden|is forbidden", r.getMessage())
-        ]
-        ours = [m for m in forbidden if "customresourcedefinitions" not in m]
-        assert ours == [], ours
-    finally:
-        await release_all(admin)
-        await admin.close()
-
-
-@pytest.mark.controlplane
 async def test_without_access_to_the_state_configmap_nothing_is_lost_and_the_operator_says_what_to_grant(
     crds_installed: Path,
     k8s_namespace: str,

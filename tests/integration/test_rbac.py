@@ -21,7 +21,7 @@ from tests.fixtures.faults import serve_proxy
 from tests.fixtures.rbac import CLUSTER_WIDE, NAMESPACED, Logged, check_requests, grants
 from tests.integration.helpers import package, ready, server
 from tests.integration.test_api_server import _token_kubeconfig
-from tests.integration.test_predefined import marks, release_all
+from tests.integration.test_predefined import marks, release_all, wait_marks
 
 from mcp_operator.predefined import FINALIZER
 
@@ -49,7 +49,7 @@ def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
 async def main_flows(admin: Cluster, npm_registry: Any, name: str) -> None:
     """What the operator does for users: a predefined package started, a package resolved with
     registry credentials, a server with its children, an update check, an upgrade, a retry, egress
-    back to allow, uninstalls."""
+    back to allow, uninstalls, a predefined package installed again."""
     ns = admin.namespace
     # The predefined package of the start (MCP_OPERATOR_PREDEFINED): created with its server.
     await admin.wait_for("mcppackages", "pre", lambda o: FINALIZER in o["metadata"].get("finalizers", []))
@@ -110,6 +110,9 @@ async def main_flows(admin: Cluster, npm_registry: Any, name: str) -> None:
     await admin.delete("mcppackages", "pre")
     await admin.wait_gone("mcppackages", "pre")
     assert await marks(admin) == {f"uninstalled.{ns}.pre": f"{ns}/pre"}
+    # Installed again explicitly: the mark is cleared (the state ConfigMap patched).
+    await admin.create("mcppackages", package("pre", "npm", f"{name}-pre", npm_registry.url))
+    await wait_marks(admin, lambda data: data == {}, "cleared the mark")
 
 
 def token_of(kubeconfig: Path) -> str:
