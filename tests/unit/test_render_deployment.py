@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mcp_operator.bridge.health import ANSWER_WITHIN
 from mcp_operator.models import MCPPackageSpec, MCPPackageStatus, MCPServerSpec
 from mcp_operator.render import deployment as d
 from mcp_operator.render.inputs import (
@@ -508,11 +509,13 @@ def test_stdio_probes_use_the_bridge_health_endpoints() -> None:
     container = server_container(render())
     assert container["readinessProbe"] == {
         "httpGet": {"path": "/readyz", "port": "mcp"},
-        "periodSeconds": 5,
+        "periodSeconds": 2,
         "timeoutSeconds": 3,
         "failureThreshold": 3,
     }
-    # The bridge answers /readyz within 0.8 s: every probe waits longer than that.
+    # The bridge answers /readyz within ANSWER_WITHIN (2.5 s): every HTTP probe but the startup
+    # probe (/healthz, answered at once) waits longer than that.
+    assert container["readinessProbe"]["timeoutSeconds"] > ANSWER_WITHIN
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["timeoutSeconds"] >= 2
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "mcp"}

@@ -43,7 +43,7 @@ class ReadinessProbe:
         self.checks = 0  # checks started, for tests and metrics
 
     def start(self) -> None:
-        """Begin the first check now, when the bridge starts, not at the kubelet's first probe."""
+        """Begin a check unless one is running (or the bridge is stopping)."""
         if self._task is None and not self._closed:
             self.checks += 1
             self._task = asyncio.create_task(self._run(), name="readyz check")

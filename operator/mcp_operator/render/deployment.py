@@ -159,10 +159,13 @@ def probes(transport: str, path: str) -> dict[str, Any]:
     # Explicit timeouts: the bridge's /readyz answers within 2.5 s ("starting" while the server's
     # first initialize is still on its way), under the timeout with room.
     # The startup probe only needs the bridge up: 2 s x 60; a server's own cold start (npx, uvx,
-    # a big package) shows as not ready, not as a restart.
+    # a big package) shows as not ready, not as a restart. Readiness every 2 s: the bridge caches a
+    # ready verdict (5 min), so a probe of a ready server costs a cached answer, and a pod turns
+    # Ready within about 2 s of its server answering (every 5 s left up to 5 s on the table:
+    # bench/coldstart.py).
     return {
         "startupProbe": {**live, "periodSeconds": 2, "timeoutSeconds": 2, "failureThreshold": 60},
-        "readinessProbe": {**ready, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+        "readinessProbe": {**ready, "periodSeconds": 2, "timeoutSeconds": 3, "failureThreshold": 3},
         "livenessProbe": {**live, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
     }
 
