@@ -12,8 +12,8 @@ and mcp-server-time), for the npm and the PyPI server, in one run:
 * baseline ("npx -y" / "pip at start"), cold then warm: the way other operators run the same package,
   a plain Deployment and Service with the same runtime image, uid 10001, HOME=/tmp on a writable
   emptyDir, the same probes, whose container runs
-  `mcp-operator bridge --port 8080 -- npx -y @modelcontextprotocol/server-everything` (npm config
-  pointing at verdaccio) or `... -- sh -c 'python3 -m venv /tmp/v && /tmp/v/bin/pip install ...
+  `mcp-operator bridge --host 0.0.0.0 --port 8080 -- npx -y @modelcontextprotocol/server-everything`
+  (npm config pointing at verdaccio) or `... -- sh -c 'python3 -m venv /tmp/v && /tmp/v/bin/pip install ...
   mcp-server-time && exec /tmp/v/bin/mcp-server-time --local-timezone UTC'`; warm is the same
   delete-and-create again.
 
@@ -128,7 +128,18 @@ def baseline_objects(case: Case, stack: Stack) -> Objects:
         child = ["sh", "-c", " ".join([script, *case.args])]
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     # --startup-timeout: the bridge's default 30 s would kill a first install still running.
-    bridge = ["mcp-operator", "bridge", "--port", "8080", "--startup-timeout", "600", "--", *child]
+    bridge = [
+        "mcp-operator",
+        "bridge",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
+        "--startup-timeout",
+        "600",
+        "--",
+        *child,
+    ]
     container = {
         "name": "server",
         "image": RUNTIME_IMAGE,
