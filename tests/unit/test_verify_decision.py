@@ -152,22 +152,34 @@ def test_failures_are_reported_and_retried_with_backoff() -> None:
     refused = Failure(Reason.HANDSHAKE_REFUSED, "initialize: HTTP 401: token required")
     status, pacing, delays = RUNNING, Pacing(), []
     now = NOW
-    for _ in range(8):
+    for attempt in range(8):
         done = decide(
             status=status, attempt=Attempt("t1", "1.0.0", now, failure=refused), pacing=pacing, now=now
         )
         status, pacing = after(status, done), done.pacing
         delays.append(done.delay)
         condition = verified(status)
-        assert (condition["status"], condition["reason"]) == ("False", "HandshakeRefused")
-        assert condition["message"] == (
-            "initialize: HTTP 401: token required (package version 1.0.0); the operator retries with backoff"
-        )
+        if attempt == 0:
+            # The first handshake after a rollout gets one quick retry before a failure is reported
+            # (a Service's new endpoints may not be programmed yet): pending, no Event.
+            assert (condition["status"], condition["reason"]) == ("Unknown", "VerifyPending")
+            assert condition["message"] == (
+                "the first handshake with version 1.0.0 failed (initialize: HTTP 401: token required); "
+                "trying again in 1 s before reporting it"
+            )
+            assert not done.warn
+        else:
+            assert (condition["status"], condition["reason"]) == ("False", "HandshakeRefused")
+            assert condition["message"] == (
+                "initialize: HTTP 401: token required (package version 1.0.0); the operator retries "
+                "with backoff"
+            )
+            assert done.warn
         assert "serverInfo" not in status
         assert done.delay is not None
         waiting = decide(status=status, pacing=pacing, now=now + done.delay / 2)
         assert not waiting.start
-        assert waiting.status == {}  # False stays False while it waits
+        assert waiting.status == {}  # the verdict stays while it waits
         assert waiting.delay == pytest.approx(done.delay / 2)
         retry = decide(status=status, pacing=pacing, now=now + done.delay)
         assert retry.start
@@ -179,8 +191,10 @@ def test_failures_are_reported_and_retried_with_backoff() -> None:
 def test_a_failure_after_success_keeps_what_the_server_said_last() -> None:
     good = after(RUNNING, decide(attempt=Attempt("t1", "1.0.0", NOW, verification=FOUND)))
     timeout = Failure(Reason.HANDSHAKE_TIMEOUT, "no answer")
-    bad = after(good, decide(status=good, attempt=Attempt("t1", "1.0.0", NOW + INTERVAL, failure=timeout)))
-    assert verified(bad)["status"] == "False"
+    failed = decide(status=good, attempt=Attempt("t1", "1.0.0", NOW + INTERVAL, failure=timeout))
+    bad = after(good, failed)
+    assert verified(bad)["status"] == "False"  # once it answered, the first failure is reported
+    assert failed.warn
     assert bad["serverInfo"]["version"] == "2.0.0"
     assert bad["verifiedAt"] == stamp(NOW)
     # and success again puts it back

@@ -82,7 +82,7 @@ async def fold(
     )
     memory.verify_pacing = decided.pacing
     status.update(decided.status)
-    if attempt is not None and attempt.failure is not None and attempt.template == facts.template:
+    if decided.warn and attempt is not None and attempt.failure is not None:
         message = f"MCP handshake failed: {attempt.failure.message}"
         await report.post_event(SERVER, *key, memory, "Warning", attempt.failure.reason, message)
     if decided.start and facts.address:

@@ -98,6 +98,7 @@ class Step:
     delay: float | None  # look again after this many seconds (None: an event will come)
     status: dict[str, Any] = field(default_factory=dict)  # fields to merge into the status
     pacing: Pacing = field(default_factory=Pacing)
+    warn: bool = False  # a failure to report (a Warning Event): Verified turned or stays False
 
 
 def stamp(epoch: float) -> str:
@@ -166,7 +167,9 @@ def step(
     current = next((c for c in conditions if c.type == VERIFIED), None)
     state = current.status if current else None
     verified_for_this = state == ConditionStatus.TRUE and status.get("verifiedTemplate") == facts.template
-    failed_for_this = state == ConditionStatus.FALSE and pacing.template == facts.template
+    failed_for_this = pacing.template == facts.template and (
+        state == ConditionStatus.FALSE or pacing.failures > 0
+    )
 
     def condition(value: bool | ConditionStatus, reason: str, message: str) -> dict[str, Any]:
         updated = set_condition(conditions, VERIFIED, value, reason, message, generation, stamp(now))
@@ -193,13 +196,18 @@ def step(
         failures = pacing.failures + 1 if pacing.template == facts.template else 1
         delay = backoff(failures, retry_base, retry_cap)
         said = attempt.version or "unknown"
+        paced = Pacing(facts.template, failures, attempt.at + delay)
+        if failures == 1 and not verified_for_this:
+            # The first handshake right after a rollout can reach the Service before its new
+            # endpoints are programmed everywhere (kube-proxy syncs them a moment later): one quick
+            # retry before the failure is reported.
+            message = (
+                f"the first handshake with version {said} failed ({failure.message}); trying again "
+                f"in {delay:g} s before reporting it"
+            )
+            return Step(False, delay, pending(message), paced)
         message = f"{failure.message} (package version {said}); the operator retries with backoff"
-        return Step(
-            False,
-            delay,
-            condition(False, failure.reason, message),
-            Pacing(facts.template, failures, attempt.at + delay),
-        )
+        return Step(False, delay, condition(False, failure.reason, message), paced, warn=True)
     if facts.replicas == 0:
         return Step(
             False, None, pending("no replicas run, so nothing answers: verified when pods run"), pacing
