@@ -89,6 +89,11 @@ class Kube:
         limits = httpx2.Timeout(timeout)
         return cls(AsyncClient(config=config, field_manager=FIELD_MANAGER, timeout=limits))
 
+    @property
+    def default_namespace(self) -> str:
+        """The current context's namespace (or the service account's), as kubectl would use."""
+        return str(self._client.namespace)
+
     async def close(self) -> None:
         await self._client.close()
 

@@ -32,7 +32,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--to", metavar="VERSION", help="this version (one package only); default: newest allowed"
     )
-    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    parser.add_argument(
+        "-n", "--namespace", help="namespace (default: the current context's namespace, as with kubectl)"
+    )
     parser.add_argument("-A", "--all-namespaces", action="store_true", help="with --all: every namespace")
     parser.add_argument("--concurrency", type=int, default=4, help="upgrades in flight at once (default 4)")
     parser.add_argument("--timeout", default="15m", help="how long to wait for each package (default 15m)")
@@ -146,11 +148,12 @@ def render(results: Sequence[Result], output: str) -> str:
 
 async def run(args: argparse.Namespace) -> list[Result]:
     kube = Kube.from_env()
+    namespace = args.namespace or kube.default_namespace
     try:
         if args.all:
-            where = None if args.all_namespaces else args.namespace
+            where = None if args.all_namespaces else namespace
             return await upgrade_all(kube, where, args.concurrency, args.timeout_s)
-        return [await upgrade_one(kube, args.namespace, args.name, args.to, args.timeout_s)]
+        return [await upgrade_one(kube, namespace, args.name, args.to, args.timeout_s)]
     finally:
         await kube.close()
 
