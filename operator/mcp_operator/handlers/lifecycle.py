@@ -10,6 +10,7 @@ import httpx
 import kopf
 
 from mcp_operator.handlers import autoinstall, controller, state
+from mcp_operator.handlers.diffbase import NoDiffBase
 from mcp_operator.k8s import Kube
 from mcp_operator.registries import bounded, http, limits
 
@@ -23,6 +24,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    # No change handlers or daemons: kopf's per-event deep copies for them buy nothing (diffbase.py).
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Watching named namespaces needs no cluster-wide scans of CRDs and namespaces, and a Role in
     # those namespaces does not allow them: without this kopf retries the 403s at every start.
     if not settings.peering.clusterwide:
