@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mcp_operator.render.deployment import probes
-from tests.bridge.conftest import TINY, StartBridge
+from tests.bridge.conftest import TINY, StartBridge, eventually
 from tests.fixtures.registries import free_port
 
 pytestmark = pytest.mark.bridge
@@ -183,6 +183,45 @@ async def test_a_server_that_dies_before_answering_ends_the_bridge_with_its_reas
     said = log.read_text()
     assert "exited with code 7 before answering initialize" in said
     assert "unknown time zone: Not/AZone" in said
+
+
+async def test_serve_checks_at_start_before_any_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What pods run (serve) starts the first readiness check with the bridge: a crash at start ends
+    it without any request, and a good server's first /readyz answers from a verdict already made."""
+    from mcp_operator.bridge import server as bridge_server
+    from mcp_operator.bridge.config import BridgeConfig
+
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    monkeypatch.setattr(bridge_server, "TERMINATION_LOG", log)
+    config = BridgeConfig(command=CRASHING, host="127.0.0.1", port=free_port(), drain_grace=1)
+    async with asyncio.timeout(20):  # no request at all: the check at start finds the crash
+        assert await bridge_server.serve(config, asyncio.Event()) == bridge_server.EXIT_SERVER_CRASHED
+    assert "exited with code 7 before answering initialize" in log.read_text()
+
+    started: list[bridge_server.BridgeServer] = []
+    original = bridge_server.BridgeServer.start
+
+    async def recorded(self: bridge_server.BridgeServer) -> None:
+        started.append(self)
+        await original(self)
+
+    monkeypatch.setattr(bridge_server.BridgeServer, "start", recorded)
+    stop = asyncio.Event()
+    config = BridgeConfig(command=TINY, host="127.0.0.1", port=free_port(), drain_grace=1)
+    serving = asyncio.create_task(bridge_server.serve(config, stop))
+    try:
+        await eventually(lambda: bool(started) and started[0].bridge.probe.ever_ready, what="a verdict")
+        assert started[0].bridge.probe.checks == 1  # made before anyone asked
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{config.port}", timeout=5) as http:
+            response = await http.get("/readyz")
+        assert response.status_code == 200
+        assert started[0].bridge.probe.checks == 1  # the cached verdict answered
+    finally:
+        stop.set()
+        assert await serving == 0
 
 
 async def test_a_server_that_was_ready_once_does_not_end_the_bridge_when_a_check_fails(

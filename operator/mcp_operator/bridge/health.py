@@ -43,7 +43,8 @@ class ReadinessProbe:
         self.checks = 0  # checks started, for tests and metrics
 
     def start(self) -> None:
-        """Begin a check unless one is running (or the bridge is stopping)."""
+        """Begin a check unless one is running (or the bridge is stopping): at the bridge's start
+        (server.serve) and whenever a request finds no fresh verdict."""
         if self._task is None and not self._closed:
             self.checks += 1
             self._task = asyncio.create_task(self._run(), name="readyz check")

@@ -147,6 +147,10 @@ async def serve(config: BridgeConfig, stop: asyncio.Event | None = None) -> int:
     server.bridge.probe.on_crash = on_crash
     try:
         await server.start()
+        # The first readiness check starts now, not at the kubelet's first /readyz: the server's
+        # start overlaps the startup probe's period, and a server that crashes at start ends the
+        # bridge at once (exit 3) instead of at the first probe.
+        server.bridge.probe.start()
         await stop.wait()
         log.info("stopping: draining for up to %.1fs", config.drain_grace)
     finally:
