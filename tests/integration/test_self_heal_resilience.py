@@ -98,9 +98,10 @@ async def test_one_reinstall_through_api_faults_and_a_restart(
         assert len(proxy.injected()) == 3, proxy.injected()
         # Each retry decided the same reinstall (its token comes from the failing pods, not the time).
         said = [e for e in await cluster.events("hf") if e.get("reason") == "Reinstalling"]
-        assert {e["message"] for e in said} == {
+        # Announced once, though the retries after the injected faults decided it three times.
+        assert [e["message"] for e in said] == [
             "InstallFailed: reinstalling 1.0.0 cleanly (new pods, empty install volume, metadata re-read)"
-        }
+        ]
 
     # Restarted, the operator neither forgets the reinstall nor starts another one: when the pods
     # of the reinstall fail too, it is the same reinstall that failed.

@@ -66,19 +66,26 @@ async def decide(key: Key, server: dict[str, Any], memory: Memory, old: MCPServe
     if found != current:
         changed = True
         if found is not None and found.outcome == "pending":
-            await _start(key, package_name, found.version, found.reason or "", memory)
-        elif found is not None:
+            await _start(key, package_name, found, memory)
+        elif found is not None and memory.announced != f"{found.token}/{found.outcome}":
             message = f"a clean reinstall of {found.version} did not help: {found.message}"
             await report.post_event(
                 SERVER, *key, memory, "Warning", found.reason or Reason.INSTALL_FAILED, message
             )
+            memory.announced = f"{found.token}/{found.outcome}"
     return Healing(found, changed, pinned.resolved_version)
 
 
-async def _start(key: Key, package: str, version: str, reason: str, memory: Memory) -> None:
-    message = f"{reason}: reinstalling {version} cleanly (new pods, empty install volume, metadata re-read)"
-    log.warning("%s/%s: %s", *key, message)
-    await report.post_event(SERVER, *key, memory, "Warning", Reason.REINSTALLING, message)
+async def _start(key: Key, package: str, found: Reinstall, memory: Memory) -> None:
+    version = found.version
+    message = (
+        f"{found.reason or ''}: reinstalling {version} cleanly (new pods, empty install volume, "
+        "metadata re-read)"
+    )
+    if memory.announced != f"{found.token}/{found.outcome}":
+        log.warning("%s/%s: %s", *key, message)
+        await report.post_event(SERVER, *key, memory, "Warning", Reason.REINSTALLING, message)
+        memory.announced = f"{found.token}/{found.outcome}"
     patch = {"metadata": {"annotations": {REFRESH_ANNOTATION: version}}}
     await state.get().kube.merge_patch(API_VERSION, PACKAGE, key[0], package, patch)
 

@@ -32,6 +32,9 @@ class Memory:
     verifying: bool = False  # MCPServer: an MCP handshake is in flight (handlers/verify.py)
     verify_attempt: Attempt | None = None  # MCPServer: a finished handshake not written yet
     verify_pacing: Pacing = field(default_factory=Pacing)  # MCPServer: failed handshakes, for the backoff
+    # MCPServer: the reinstall (token/outcome) whose Event was posted: a reconcile retried after an
+    # API error decides the same reinstall again, and must not announce it again.
+    announced: str | None = None
     # MCPPackage: request annotations acted on, until a watch event shows them gone (a reconcile on
     # a copy from before the removal must not act on the same request twice).
     consumed: dict[str, str] = field(default_factory=dict)
