@@ -67,12 +67,11 @@ async def decide(key: Key, server: dict[str, Any], memory: Memory, old: MCPServe
         changed = True
         if found is not None and found.outcome == "pending":
             await _start(key, package_name, found, memory)
-        elif found is not None and memory.announced != f"{found.token}/{found.outcome}":
+        elif found is not None and _first_time(memory, found):
             message = f"a clean reinstall of {found.version} did not help: {found.message}"
             await report.post_event(
                 SERVER, *key, memory, "Warning", found.reason or Reason.INSTALL_FAILED, message
             )
-            memory.announced = f"{found.token}/{found.outcome}"
     return Healing(found, changed, pinned.resolved_version)
 
 
@@ -82,12 +81,20 @@ async def _start(key: Key, package: str, found: Reinstall, memory: Memory) -> No
         f"{found.reason or ''}: reinstalling {version} cleanly (new pods, empty install volume, "
         "metadata re-read)"
     )
-    if memory.announced != f"{found.token}/{found.outcome}":
+    if _first_time(memory, found):
         log.warning("%s/%s: %s", *key, message)
         await report.post_event(SERVER, *key, memory, "Warning", Reason.REINSTALLING, message)
-        memory.announced = f"{found.token}/{found.outcome}"
     patch = {"metadata": {"annotations": {REFRESH_ANNOTATION: version}}}
     await state.get().kube.merge_patch(API_VERSION, PACKAGE, key[0], package, patch)
+
+
+def _first_time(memory: Memory, found: Reinstall) -> bool:
+    """Is this reinstall state (token and outcome) announced for the first time? Marks it so."""
+    seen = f"{found.token}/{found.outcome}"
+    if memory.announced == seen:
+        return False
+    memory.announced = seen
+    return True
 
 
 async def _retry_requested(key: Key, server: dict[str, Any], memory: Memory) -> bool:
